@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Side-by-side load test: Libellule (--io_threads 1) vs redis-server, each
+# pinned to the same CPU, driven by a load generator pinned to another CPU.
+# See loadtest/README.md for the scenarios and how to read the output.
+#
+# Environment knobs (defaults in brackets):
+#   ROUNDS [3]          rounds; servers alternate within each round
+#   REQUESTS [1000000]  requests per redis-benchmark test
+#   CLIENTS [50]        concurrent connections
+#   KEYSPACE [1000000]  distinct keys (also the prefill size)
+#   TEST_TIME [20]      seconds per memtier_benchmark run
+#   SERVER_CPU [1]      CPU both servers are pinned to
+#   CLIENT_CPU [0]      CPU the load generator is pinned to
+#   LIB_PORT [16379]    REDIS_PORT [16380]
+#   LIB_ARGS []         extra flags for Libellule
+#   TOOL [auto]         memtier | redis-benchmark (auto: memtier if on PATH)
+#   SCENARIOS [all]     subset, e.g. "P1_d3 P16_d3"
+#   LIBELLULE_BIN []    use this binary instead of building target/release
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+ROUNDS=${ROUNDS:-3}
+REQUESTS=${REQUESTS:-1000000}
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-1000000}
+TEST_TIME=${TEST_TIME:-20}
+SERVER_CPU=${SERVER_CPU:-1}
+CLIENT_CPU=${CLIENT_CPU:-0}
+LIB_PORT=${LIB_PORT:-16379}
+REDIS_PORT=${REDIS_PORT:-16380}
+LIB_ARGS=${LIB_ARGS:-}
+TOOL=${TOOL:-auto}
+SCENARIOS=${SCENARIOS:-"P1_d3 P16_d3 P1_d100 P16_d100"}
+
+BIN="${LIBELLULE_BIN:-$ROOT/target/release/libellule}"
+STAMP=$(date +%Y%m%d-%H%M%S)
+OUT="$ROOT/loadtest/results/$STAMP"
+mkdir -p "$OUT"
+RESULTS="$OUT/results.tsv"
+printf 'server\tround\tscenario\top\trps\tp99_ms\n' > "$RESULTS"
+
+log() { printf '[loadtest] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+for tool in redis-server redis-cli; do
+    command -v "$tool" >/dev/null || die "$tool not found (apt-get install redis-server redis-tools)"
+done
+if [ "$TOOL" = auto ]; then
+    if command -v memtier_benchmark >/dev/null; then TOOL=memtier; else TOOL=redis-benchmark; fi
+fi
+case "$TOOL" in
+    memtier) command -v memtier_benchmark >/dev/null || die "memtier_benchmark not found" ;;
+    redis-benchmark) command -v redis-benchmark >/dev/null || die "redis-benchmark not found" ;;
+    *) die "TOOL must be memtier or redis-benchmark" ;;
+esac
+
+# CPU pinning: needs taskset and at least two CPUs.
+SERVER_PIN=()
+CLIENT_PIN=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    SERVER_PIN=(taskset -c "$SERVER_CPU")
+    CLIENT_PIN=(taskset -c "$CLIENT_CPU")
+else
+    log "warning: no taskset or fewer than 2 CPUs: running unpinned"
+fi
+
+if [ -z "${LIBELLULE_BIN:-}" ]; then
+    log "building release binary (no-op when up to date)"
+    cargo build --release >&2
+fi
+[ -x "$BIN" ] || die "$BIN missing after build"
+
+{
+    echo "date: $(date -Is)"
+    echo "host: $(uname -a)"
+    echo "cpus: $(nproc)"
+    grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
+    echo "libellule: $("$BIN" --version 2>&1 | head -1)"
+    echo "redis: $(redis-server --version)"
+    echo "tool: $TOOL"
+    echo "rounds=$ROUNDS requests=$REQUESTS clients=$CLIENTS keyspace=$KEYSPACE test_time=$TEST_TIME"
+    echo "server_cpu=$SERVER_CPU client_cpu=$CLIENT_CPU lib_args=$LIB_ARGS"
+    echo "scenarios: $SCENARIOS"
+} > "$OUT/environment.txt"
+
+SERVER_PID=""
+cleanup() {
+    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+}
+trap cleanup EXIT INT TERM
+
+port_of() { if [ "$1" = libellule ]; then echo "$LIB_PORT"; else echo "$REDIS_PORT"; fi; }
+
+wait_ready() {
+    local port=$1 i
+    for i in $(seq 1 200); do
+        if [ "$(redis-cli -p "$port" ping 2>/dev/null)" = PONG ]; then return 0; fi
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
+        sleep 0.1
+    done
+    return 1
+}
+
+start_server() {
+    local name=$1 round=$2 port data
+    port=$(port_of "$name")
+    if redis-cli -p "$port" ping >/dev/null 2>&1; then
+        die "something already listens on port $port"
+    fi
+    data="$OUT/data-$name-$round"
+    mkdir -p "$data"
+    if [ "$name" = libellule ]; then
+        # shellcheck disable=SC2086
+        "${SERVER_PIN[@]}" "$BIN" --port "$port" --bind 127.0.0.1 --io_threads 1 \
+            --dir "$data" --save "" $LIB_ARGS > "$OUT/$name-$round.log" 2>&1 &
+    else
+        "${SERVER_PIN[@]}" redis-server --port "$port" --bind 127.0.0.1 --save '' \
+            --appendonly no --daemonize no --dir "$data" > "$OUT/$name-$round.log" 2>&1 &
+    fi
+    SERVER_PID=$!
+    wait_ready "$port" || { cat "$OUT/$name-$round.log" >&2; die "$name did not start"; }
+}
+
+stop_server() {
+    cleanup
+    SERVER_PID=""
+}
+
+# Prefill: every key of the keyspace exists before the GET tests.
+# redis-benchmark's -r keys are "key:%012d"; memtier's are "memtier-%d".
+make_prefill() {
+    local size=$1
+    [ -s "$OUT/prefill-$size.resp" ] && return 0
+    log "generating prefill protocol ($KEYSPACE keys of $size bytes)"
+    awk -v n="$KEYSPACE" -v size="$size" 'BEGIN {
+        v = ""; for (i = 0; i < size; i++) v = v "x";
+        for (i = 0; i < n; i++) {
+            k = sprintf("key:%012d", i);
+            printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, size, v;
+        }
+    }' > "$OUT/prefill-$size.resp"
+}
+
+prefill() {
+    local port=$1 log=$2
+    if [ "$TOOL" = memtier ]; then
+        "${CLIENT_PIN[@]}" memtier_benchmark -s 127.0.0.1 -p "$port" --protocol=redis \
+            -t 1 -c 10 --pipeline=64 --ratio=1:0 --key-pattern=P:P \
+            --key-minimum=1 --key-maximum="$KEYSPACE" --data-size="$3" \
+            --requests=allkeys --hide-histogram > "$log" 2>&1
+    else
+        "${CLIENT_PIN[@]}" redis-cli -p "$port" --pipe < "$OUT/prefill-$3.resp" > "$log" 2>&1
+        grep -q "errors: 0" "$log" || die "prefill failed, see $log"
+    fi
+}
+
+# One scenario against one server; appends rows to $RESULTS.
+run_scenario() {
+    local name=$1 round=$2 scen=$3 port pipeline size raw
+    port=$(port_of "$name")
+    pipeline=${scen#P}; pipeline=${pipeline%%_*}
+    size=${scen##*_d}
+    raw="$OUT/$name-$round-$scen"
+    if [ "$TOOL" = memtier ]; then
+        "${CLIENT_PIN[@]}" memtier_benchmark -s 127.0.0.1 -p "$port" --protocol=redis \
+            -t 1 -c "$CLIENTS" --pipeline="$pipeline" --ratio=1:1 --key-pattern=R:R \
+            --key-minimum=1 --key-maximum="$KEYSPACE" --data-size="$size" \
+            --test-time="$TEST_TIME" --hide-histogram > "$raw.txt" 2>&1 \
+            || { cat "$raw.txt" >&2; die "memtier failed"; }
+        # Header: "Type Ops/sec Hits/sec Misses/sec Avg. Latency p50 Latency
+        # p99 Latency ..." (columns located by name, they vary by version).
+        awk -v srv="$name" -v rnd="$round" -v scen="$scen" '
+            /Ops\/sec/ && !hdr {
+                line = $0; gsub(/Avg\. Latency/, "Avg.Latency", line);
+                gsub(/ Latency/, "_Latency", line);
+                n = split(line, h, /[ \t]+/);
+                for (i = 1; i <= n; i++) { if (h[i] == "Ops/sec") ops = i; if (h[i] == "p99_Latency") p99 = i; }
+                hdr = 1; next
+            }
+            hdr && ($1 == "Sets" || $1 == "Gets" || $1 == "Totals") && ops {
+                op = ($1 == "Sets") ? "SET" : ($1 == "Gets") ? "GET" : "TOTAL";
+                printf "%s\t%s\t%s\t%s\t%s\t%s\n", srv, rnd, scen, op, $ops, (p99 ? $p99 : "NA");
+            }' "$raw.txt" >> "$RESULTS"
+    else
+        "${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" \
+            -n "$REQUESTS" -r "$KEYSPACE" -d "$size" -P "$pipeline" -t set,get --csv \
+            > "$raw.csv" 2> "$raw.err" || { cat "$raw.err" >&2; die "redis-benchmark failed"; }
+        # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",
+        # "p95_latency_ms","p99_latency_ms","max_latency_ms"
+        awk -F, -v srv="$name" -v rnd="$round" -v scen="$scen" '
+            { gsub(/"/, "") }
+            NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "rps") r = i; if ($i == "p99_latency_ms") p = i }; next }
+            r { printf "%s\t%s\t%s\t%s\t%s\t%s\n", srv, rnd, scen, $1, $r, (p ? $p : "NA") }
+        ' "$raw.csv" >> "$RESULTS"
+    fi
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    # Alternate which server goes first, so slow drift (thermal, noisy
+    # neighbours) hits both alike.
+    if [ $((round % 2)) = 1 ]; then order="libellule redis"; else order="redis libellule"; fi
+    for name in $order; do
+        for scen in $SCENARIOS; do
+            size=${scen##*_d}
+            if [ "$TOOL" = redis-benchmark ]; then make_prefill "$size"; fi
+            log "round $round/$ROUNDS: $name $scen"
+            start_server "$name" "$round-$scen"
+            prefill "$(port_of "$name")" "$OUT/$name-$round-$scen.prefill.log" "$size"
+            run_scenario "$name" "$round" "$scen"
+            stop_server
+        done
+    done
+done
+rm -f "$OUT"/prefill-*.resp
+rm -rf "$OUT"/data-*
+
+# Medians per (scenario, op, server), then the side-by-side table.
+median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "NA"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+col() { awk -F'\t' -v s="$1" -v sc="$2" -v op="$3" -v c="$4" 'NR > 1 && $1 == s && $3 == sc && $4 == op && $c != "NA" { print $c }' "$RESULTS"; }
+
+SUMMARY="$OUT/summary.txt"
+{
+    printf 'Medians of %s rounds (%s, %s clients). Ratios are libellule / redis:\n' "$ROUNDS" "$TOOL" "$CLIENTS"
+    printf 'throughput ratio > 1 means Libellule is faster; p99 ratio < 1 means Libellule has lower tail latency.\n\n'
+    printf '%-10s %-6s %14s %14s %8s %12s %12s %8s\n' scenario op "lib rps" "redis rps" ratio "lib p99 ms" "redis p99" "p99 ratio"
+    for scen in $SCENARIOS; do
+        for op in $(awk -F'\t' -v sc="$scen" 'NR > 1 && $3 == sc { print $4 }' "$RESULTS" | sort -u); do
+            lr=$(col libellule "$scen" "$op" 5 | median)
+            rr=$(col redis "$scen" "$op" 5 | median)
+            lp=$(col libellule "$scen" "$op" 6 | median)
+            rp=$(col redis "$scen" "$op" 6 | median)
+            awk -v sc="$scen" -v op="$op" -v lr="$lr" -v rr="$rr" -v lp="$lp" -v rp="$rp" 'BEGIN {
+                ratio = (rr + 0 > 0 && lr != "NA") ? sprintf("%.2f", lr / rr) : "NA";
+                pr = (rp + 0 > 0 && lp != "NA") ? sprintf("%.2f", lp / rp) : "NA";
+                printf "%-10s %-6s %14s %14s %8s %12s %12s %8s\n", sc, op, lr, rr, ratio, lp, rp, pr
+            }'
+        done
+    done
+} | tee "$SUMMARY"
+log "raw outputs and summary in ${OUT#"$ROOT"/}"

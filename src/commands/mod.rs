@@ -1,0 +1,307 @@
+//! The command registry and the contexts command handlers run in.
+//!
+//! Every command is described once by a [`CommandSpec`]: its name, Redis arity, flags and
+//! key positions, and a [`Handler`]. The dispatcher (`server::dispatch`), `COMMAND`, and
+//! the transaction code all read this one table.
+//!
+//! Handlers come in three kinds:
+//! - [`Handler::Keyed`]: data commands. When all keys hash to one shard the `run` function
+//!   executes on that shard (inline on the connection's home shard, or sent there as a
+//!   message). When keys span shards, the `cross` coordinator runs instead.
+//! - [`Handler::Conn`]: connection and server commands that touch only the connection and
+//!   the home shard (PING, SELECT, HELLO, CLIENT ...).
+//! - [`Handler::Async`]: commands that need every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
+//!   CONFIG SET, INFO...), run as a task on the home shard.
+//!
+//! One file per command family: [`strings`], [`keys`], [`server`].
+
+pub mod keys;
+pub mod server;
+pub mod strings;
+
+use crate::protocol::parse::{Args, OwnedArgs};
+use crate::protocol::reply::ReplyWriter;
+use crate::server::client::ClientState;
+use crate::shard::{ShardData, Shards};
+use crate::storage::Db;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+/// `WRONGTYPE` error text.
+pub const WRONGTYPE: &[u8] = b"WRONGTYPE Operation against a key holding the wrong kind of value";
+/// Generic syntax error text.
+pub const SYNTAX_ERR: &[u8] = b"ERR syntax error";
+/// Error for arguments that must be integers.
+pub const NOT_INT: &[u8] = b"ERR value is not an integer or out of range";
+/// Error for arguments that must be floats.
+pub const NOT_FLOAT: &[u8] = b"ERR value is not a valid float";
+/// Error for INCR-family overflows.
+pub const OVERFLOW: &[u8] = b"ERR increment or decrement would overflow";
+
+/// Command flags (a bit set), named as in Redis's COMMAND INFO.
+pub mod flags {
+    /// May modify the keyspace.
+    pub const WRITE: u32 = 1 << 0;
+    /// Only reads.
+    pub const READONLY: u32 = 1 << 1;
+    /// May grow memory (refused with -OOM over maxmemory in store mode).
+    pub const DENYOOM: u32 = 1 << 2;
+    /// Administrative.
+    pub const ADMIN: u32 = 1 << 3;
+    /// Pub/sub related.
+    pub const PUBSUB: u32 = 1 << 4;
+    /// Not allowed from scripts.
+    pub const NOSCRIPT: u32 = 1 << 5;
+    /// Allowed while loading a snapshot.
+    pub const LOADING: u32 = 1 << 6;
+    /// Allowed on stale replicas.
+    pub const STALE: u32 = 1 << 7;
+    /// O(1) or O(log n).
+    pub const FAST: u32 = 1 << 8;
+    /// Allowed before authentication.
+    pub const NO_AUTH: u32 = 1 << 9;
+    /// Not allowed inside MULTI (queued commands are refused).
+    pub const NO_MULTI: u32 = 1 << 10;
+    /// Command may be rejected by Redis when in subscribed RESP2 mode... (allowed in subscribe context).
+    pub const SUBSCRIBE_OK: u32 = 1 << 11;
+    /// Non-deterministic output.
+    pub const RANDOM: u32 = 1 << 12;
+    /// Skip slowlog/monitor.
+    pub const SKIP_MONITOR: u32 = 1 << 13;
+    /// Allowed while the server is busy with a script.
+    pub const ALLOW_BUSY: u32 = 1 << 14;
+    /// Names in Redis's order, for COMMAND INFO.
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (SKIP_MONITOR, "skip_monitor"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (NO_MULTI, "no_multi"),
+        (ALLOW_BUSY, "allow_busy"),
+    ];
+}
+
+/// Context of a keyed command running on the shard that owns its keys.
+pub struct Ctx<'a> {
+    /// The shard's data.
+    pub shard: &'a mut ShardData,
+    /// The selected database.
+    pub db: usize,
+    /// The time of this batch, Unix milliseconds.
+    pub now_ms: u64,
+    /// Where the reply goes.
+    pub out: ReplyWriter<'a>,
+}
+
+impl Ctx<'_> {
+    /// The selected database.
+    #[inline]
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.shard.dbs[self.db]
+    }
+}
+
+/// Context of a connection-level command, on the connection's home shard.
+pub struct ConnCtx<'a> {
+    /// The client's state (selected db, protocol, name...).
+    pub client: &'a mut ClientState,
+    /// The home shard's data.
+    pub shard: &'a mut ShardData,
+    /// The time of this batch, Unix milliseconds.
+    pub now_ms: u64,
+    /// Where the reply goes.
+    pub out: ReplyWriter<'a>,
+}
+
+/// Context of an async (multi-shard) command, running as a task on the home shard.
+#[derive(Clone)]
+pub struct AsyncCtx {
+    /// Access to every shard.
+    pub shards: Rc<Shards>,
+    /// A snapshot of the client's state when the command started.
+    pub client: ClientState,
+}
+
+impl AsyncCtx {
+    /// A reply writer over `buf` in the client's protocol.
+    pub fn writer<'a>(&self, buf: &'a mut Vec<u8>) -> ReplyWriter<'a> {
+        ReplyWriter::new(buf, self.client.resp3)
+    }
+}
+
+/// A boxed future returned by async handlers; resolves to the encoded reply.
+pub type ReplyFuture = Pin<Box<dyn Future<Output = Vec<u8>>>>;
+/// A keyed handler.
+pub type KeyedFn = fn(&mut Ctx, Args);
+/// A connection handler.
+pub type ConnFn = fn(&mut ConnCtx, Args);
+/// An async handler (gets an owned copy of the arguments).
+pub type AsyncFn = fn(AsyncCtx, OwnedArgs) -> ReplyFuture;
+
+/// How a command executes.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Runs on the shard owning its keys; `cross` coordinates when keys span shards.
+    Keyed {
+        /// Single-shard execution.
+        run: KeyedFn,
+        /// Cross-shard coordinator; `None` = all keys must be on one shard.
+        cross: Option<AsyncFn>,
+    },
+    /// Connection/server command on the home shard.
+    Conn(ConnFn),
+    /// Multi-shard command run as a task.
+    Async(AsyncFn),
+}
+
+/// Static description of one command.
+pub struct CommandSpec {
+    /// Lower-case name.
+    pub name: &'static str,
+    /// Redis arity: positive = exact argument count (name included), negative = minimum.
+    pub arity: i32,
+    /// Bit set of [`flags`].
+    pub flags: u32,
+    /// First key position (0 = no keys).
+    pub first_key: i32,
+    /// Last key position (negative counts from the end).
+    pub last_key: i32,
+    /// Step between keys.
+    pub step: i32,
+    /// ACL categories as Redis lists them (for COMMAND INFO), e.g. "@string @fast".
+    pub acl: &'static str,
+    /// Execution.
+    pub handler: Handler,
+}
+
+impl CommandSpec {
+    /// True when `argc` (name included) satisfies the arity.
+    #[inline]
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        if self.arity >= 0 {
+            argc == self.arity as usize
+        } else {
+            argc >= (-self.arity) as usize
+        }
+    }
+
+    /// Calls `f` with each key position of a request with `argc` arguments.
+    #[inline]
+    pub fn for_each_key_pos(&self, argc: usize, mut f: impl FnMut(usize)) {
+        if self.first_key <= 0 {
+            return;
+        }
+        let last = if self.last_key < 0 {
+            argc as i32 + self.last_key
+        } else {
+            self.last_key.min(argc as i32 - 1)
+        };
+        let mut i = self.first_key;
+        while i <= last {
+            f(i as usize);
+            i += self.step.max(1);
+        }
+    }
+}
+
+/// Every command, from every family.
+pub fn all_commands() -> Vec<&'static CommandSpec> {
+    let mut v: Vec<&'static CommandSpec> = Vec::new();
+    v.extend(strings::COMMANDS.iter());
+    v.extend(keys::COMMANDS.iter());
+    v.extend(server::COMMANDS.iter());
+    v
+}
+
+/// The registry: a lookup table from lower-case command name to spec.
+pub struct Registry {
+    map: hashbrown::HashMap<&'static [u8], (usize, &'static CommandSpec), foldhash::fast::FixedState>,
+    /// All specs, in registration order.
+    pub list: Vec<&'static CommandSpec>,
+}
+
+impl Registry {
+    /// Builds the registry from every family.
+    pub fn new() -> Registry {
+        let list = all_commands();
+        let mut map = hashbrown::HashMap::with_hasher(foldhash::fast::FixedState::default());
+        for (i, spec) in list.iter().enumerate() {
+            map.insert(spec.name.as_bytes(), (i, *spec));
+        }
+        Registry { map, list }
+    }
+
+    /// Finds a command by name, case-insensitively, without allocating.
+    #[inline]
+    pub fn lookup(&self, name: &[u8]) -> Option<&'static CommandSpec> {
+        self.lookup_indexed(name).map(|(_, s)| s)
+    }
+
+    /// Finds a command and its index in [`Registry::list`] (used for per-command stats).
+    #[inline]
+    pub fn lookup_indexed(&self, name: &[u8]) -> Option<(usize, &'static CommandSpec)> {
+        if name.len() > 32 {
+            return None;
+        }
+        let mut lower = [0u8; 32];
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        self.map.get(&lower[..name.len()]).copied()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
+}
+
+/// `ERR wrong number of arguments for 'x' command`.
+pub fn arity_error(name: &[u8]) -> Vec<u8> {
+    let mut m = b"ERR wrong number of arguments for '".to_vec();
+    m.extend(name.iter().map(|c| c.to_ascii_lowercase()));
+    m.extend_from_slice(b"' command");
+    m
+}
+
+/// `ERR unknown command 'x', with args beginning with: 'a' 'b' ` as Redis 7.0 words it
+/// (the name cut at 128 bytes, the shown arguments at 128 bytes in all).
+pub fn unknown_command_error(args: &Args) -> Vec<u8> {
+    let mut shown: Vec<u8> = Vec::new();
+    let mut i = 1;
+    while i < args.len() && shown.len() < 128 {
+        let a = args.get(i);
+        let room = 128 - shown.len();
+        shown.push(b'\'');
+        shown.extend_from_slice(&a[..a.len().min(room)]);
+        shown.extend_from_slice(b"' ");
+        i += 1;
+    }
+    let name = args.get(0);
+    let mut m = b"ERR unknown command '".to_vec();
+    m.extend_from_slice(&name[..name.len().min(128)]);
+    m.extend_from_slice(b"', with args beginning with: ");
+    m.extend_from_slice(&shown);
+    m
+}
+
+/// Parses an integer argument as Redis's getLongLongFromObject does.
+#[inline]
+pub fn parse_int(s: &[u8]) -> Option<i64> {
+    crate::protocol::reply::parse_i64(s)
+}
+
+/// Case-insensitive ASCII comparison of an argument with a keyword.
+#[inline]
+pub fn eq_ic(arg: &[u8], kw: &str) -> bool {
+    arg.eq_ignore_ascii_case(kw.as_bytes())
+}

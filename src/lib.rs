@@ -1,0 +1,59 @@
+//! # Libellule
+//!
+//! An in-memory data store that speaks the Redis protocol, built the way Dragonfly is:
+//! one shard per CPU core, shared-nothing, io_uring for the network.
+//!
+//! A tour of the modules, in the order a request meets them:
+//!
+//! - [`config`]: every command-line flag (Redis and Dragonfly spellings), the flag file,
+//!   and the CONFIG GET/SET parameter table.
+//! - [`shard`]: the executor pool ([`shard::runtime`]): one glommio executor per shard,
+//!   pinned to a CPU, joined to the others by a channel mesh. [`shard::ShardData`] is what
+//!   a shard owns; [`shard::Shards`] runs closures on other shards; [`shard::locks`] makes
+//!   cross-shard commands atomic.
+//! - [`server`]: each shard's io_uring event loop ([`server::net`]: multishot accept and
+//!   recv with a provided-buffer ring, one batched send per connection per loop), the
+//!   connection state and the dispatcher ([`server::conn`]) that runs a command inline
+//!   when its keys are local and otherwise hands it to another shard or a coordinator.
+//! - [`protocol`]: the RESP2/RESP3 request parser (nom) and the reply writer. It knows
+//!   nothing of the server.
+//! - [`commands`]: the registry (name, arity, flags, key positions, handler) and one file
+//!   per command family.
+//! - [`storage`]: a shard's databases: keys, values and their encodings, expiry.
+//! - [`logging`]: the log format.
+//!
+//! See `docs/decisions.md` for the design choices and why they were made.
+
+pub mod commands;
+pub mod config;
+pub mod logging;
+pub mod protocol;
+pub mod server;
+pub mod shard;
+pub mod storage;
+
+/// The version reported by `--version`, `INFO` and `HELLO`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The Redis version Libellule answers as (`redis_version` in INFO; clients check it).
+pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
+
+/// Starts the server with `config` and blocks until it stops.
+pub fn start(config: config::Config) -> Result<(), String> {
+    let n = shard::runtime::shard_count(&config);
+    log::info!(
+        "Libellule {} starting: {} shard(s), port {}, bind {}",
+        VERSION,
+        n,
+        config.port,
+        config.bind.join(" ")
+    );
+    log::info!("configuration: {}", config.summary());
+    if config.binds_non_loopback() && config.requirepass.is_empty() {
+        log::warn!(
+            "WARNING: listening on a non-loopback address ({}) with no password: anyone who can reach this port can read and change all data. Set --requirepass.",
+            config.bind.join(" ")
+        );
+    }
+    shard::runtime::run(config)
+}

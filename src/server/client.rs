@@ -1,0 +1,114 @@
+//! Per-connection client state (CLIENT LIST fields, selected db, protocol...).
+
+use std::time::Instant;
+
+/// What CLIENT REPLY asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Replies are sent (default).
+    On,
+    /// No replies until CLIENT REPLY ON.
+    Off,
+    /// The next command's reply is dropped.
+    Skip,
+    /// Set by SKIP for the command that follows it.
+    SkipNext,
+}
+
+/// State of one client connection.
+#[derive(Clone, Debug)]
+pub struct ClientState {
+    /// Unique id (CLIENT ID), unique across shards.
+    pub id: u64,
+    /// Selected database.
+    pub db: usize,
+    /// True after `HELLO 3`.
+    pub resp3: bool,
+    /// CLIENT SETNAME.
+    pub name: Vec<u8>,
+    /// True once AUTH succeeded or when no password is configured.
+    pub authenticated: bool,
+    /// CLIENT SETINFO LIB-NAME.
+    pub lib_name: Vec<u8>,
+    /// CLIENT SETINFO LIB-VER.
+    pub lib_ver: Vec<u8>,
+    /// Peer address `ip:port`.
+    pub addr: String,
+    /// Local address `ip:port`.
+    pub laddr: String,
+    /// Socket fd.
+    pub fd: i32,
+    /// Connection time.
+    pub created: Instant,
+    /// Time of the last command.
+    pub last_active: Instant,
+    /// Name of the last command.
+    pub last_cmd: &'static str,
+    /// CLIENT REPLY mode.
+    pub reply_mode: ReplyMode,
+    /// CLIENT NO-EVICT.
+    pub no_evict: bool,
+    /// Set by CLIENT KILL or QUIT: close once the pending replies are written.
+    pub close_requested: bool,
+    /// True while this client is in MONITOR mode.
+    pub monitor: bool,
+    /// Home shard.
+    pub shard: usize,
+}
+
+impl ClientState {
+    /// A fresh client.
+    pub fn new(id: u64, shard: usize, authenticated: bool) -> ClientState {
+        let now = Instant::now();
+        ClientState {
+            id,
+            db: 0,
+            resp3: false,
+            name: Vec::new(),
+            authenticated,
+            lib_name: Vec::new(),
+            lib_ver: Vec::new(),
+            addr: String::new(),
+            laddr: String::new(),
+            fd: -1,
+            created: now,
+            last_active: now,
+            last_cmd: "NULL",
+            reply_mode: ReplyMode::On,
+            no_evict: false,
+            close_requested: false,
+            monitor: false,
+            shard,
+        }
+    }
+
+    /// The CLIENT LIST / CLIENT INFO line for this client (without trailing newline).
+    pub fn info_line(&self) -> String {
+        let age = self.created.elapsed().as_secs();
+        let idle = self.last_active.elapsed().as_secs();
+        let flags = if self.monitor { "O" } else { "N" };
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.fd,
+            String::from_utf8_lossy(&self.name),
+            age,
+            idle,
+            flags,
+            self.db,
+            self.last_cmd,
+            if self.resp3 { 3 } else { 2 },
+            String::from_utf8_lossy(&self.lib_name),
+            String::from_utf8_lossy(&self.lib_ver),
+        )
+    }
+}
+
+/// Shared handle on a client's state, kept by the connection and by the shard's client
+/// table (so CLIENT LIST and CLIENT KILL can reach it).
+pub type ClientRef = std::rc::Rc<std::cell::RefCell<ClientState>>;
+
+/// What the shard's client table keeps.
+pub type ClientInfo = ClientRef;

@@ -1,0 +1,413 @@
+//! A client connection and the command dispatcher.
+//!
+//! [`process_input`] parses every complete request in a connection's read buffer and runs
+//! it. A keyed command whose keys all live on this shard runs inline, with no message and
+//! no allocation beyond its reply. Anything else (keys on another shard, keys spread over
+//! shards, commands that need every shard, keys locked by a cross-shard command) becomes
+//! a task on this shard's executor; the connection stops reading requests until that task
+//! hands back the reply, so replies always leave in request order.
+
+use super::client::{ClientRef, ReplyMode};
+use crate::commands::{
+    arity_error, flags, unknown_command_error, AsyncCtx, CommandSpec, ConnCtx, Ctx, Handler,
+};
+use crate::protocol::parse::{Args, OwnedArgs, Parser};
+use crate::protocol::reply::ReplyWriter;
+use crate::shard::{now_ms, registry, ShardData, Shards};
+use std::cell::{Cell, RefCell};
+use std::os::unix::io::RawFd;
+use std::rc::Rc;
+use std::task::Waker;
+
+/// Replies of finished async commands, waiting for the loop to pick them up.
+#[derive(Default)]
+pub struct Completions {
+    /// (connection slot, generation, encoded reply).
+    pub ready: RefCell<Vec<(u32, u32, Vec<u8>)>>,
+    waker: RefCell<Option<Waker>>,
+    notified: Cell<bool>,
+}
+
+impl Completions {
+    /// Queues a finished reply and wakes the loop.
+    pub fn complete(&self, slot: u32, gen: u32, reply: Vec<u8>) {
+        self.ready.borrow_mut().push((slot, gen, reply));
+        self.notify();
+    }
+
+    /// Wakes the loop if it is waiting.
+    pub fn notify(&self) {
+        self.notified.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Registers the loop's waker; returns true if a notification is already pending.
+    pub fn register(&self, waker: &Waker) -> bool {
+        if self.notified.replace(false) {
+            return true;
+        }
+        *self.waker.borrow_mut() = Some(waker.clone());
+        false
+    }
+
+    /// Clears a pending notification.
+    pub fn clear(&self) {
+        self.notified.set(false);
+    }
+}
+
+/// One client connection of a shard.
+pub struct Conn {
+    /// Socket.
+    pub fd: RawFd,
+    /// Slot generation (guards stale completions).
+    pub gen: u32,
+    /// Unconsumed input.
+    pub rbuf: Vec<u8>,
+    /// Request parser state.
+    pub parser: Parser,
+    /// Replies not yet handed to the kernel.
+    pub wbuf: Vec<u8>,
+    /// Buffer owned by the send in flight.
+    pub sending: Vec<u8>,
+    /// Bytes of `sending` already sent.
+    pub send_off: usize,
+    /// A send is in flight.
+    pub send_inflight: bool,
+    /// A multishot recv is armed.
+    pub recv_armed: bool,
+    /// An async command is running; input processing is paused.
+    pub waiting: bool,
+    /// The reply of the waiting command must be dropped (CLIENT REPLY OFF/SKIP).
+    pub waiting_suppressed: bool,
+    /// Close once pending replies are written.
+    pub close_after_flush: bool,
+    /// Closing: no more input; the fd closes when no operation is in flight.
+    pub closing: bool,
+    /// Peer closed its side.
+    pub eof: bool,
+    /// Client state.
+    pub client: ClientRef,
+}
+
+impl Conn {
+    /// True when the connection has replies to send and no send in flight.
+    pub fn wants_send(&self) -> bool {
+        !self.send_inflight && !self.wbuf.is_empty()
+    }
+}
+
+/// What the dispatcher needs from the loop.
+pub struct LoopCtx<'a> {
+    /// The shard set.
+    pub shards: &'a Rc<Shards>,
+    /// Where async commands report back.
+    pub completions: &'a Rc<Completions>,
+    /// This connection's slot.
+    pub slot: u32,
+    /// This connection's slot generation.
+    pub gen: u32,
+}
+
+/// Parses and runs every complete request in `conn.rbuf` until it is empty, the
+/// connection waits for an async command, or it is closing.
+pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
+    let mut pos = 0usize;
+    let now = now_ms();
+    while !conn.waiting && !conn.closing && !conn.close_after_flush {
+        let input = &conn.rbuf[pos..];
+        if input.is_empty() || input.len() < conn.parser.needed() {
+            break;
+        }
+        match conn.parser.parse(input) {
+            Ok(Some(consumed)) => {
+                let args = conn.parser.args(input);
+                if !args.is_empty() {
+                    let client = conn.client.clone();
+                    let mut client_ref = client.borrow_mut();
+                    execute(
+                        args,
+                        &mut conn.wbuf,
+                        &mut client_ref,
+                        data,
+                        lctx,
+                        now,
+                        &mut conn.waiting,
+                        &mut conn.waiting_suppressed,
+                    );
+                    if client_ref.close_requested {
+                        conn.close_after_flush = true;
+                    }
+                }
+                conn.parser.reset();
+                pos += consumed;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                let mut w = ReplyWriter::new(&mut conn.wbuf, false);
+                w.error(e.message().as_bytes());
+                data.count_error(e.message().as_bytes());
+                conn.close_after_flush = true;
+                pos = conn.rbuf.len();
+                break;
+            }
+        }
+    }
+    if pos > 0 {
+        if pos >= conn.rbuf.len() {
+            conn.rbuf.clear();
+        } else {
+            conn.rbuf.drain(..pos);
+        }
+    }
+}
+
+/// Runs one request. Appends the reply to `wbuf` unless the command went async (then
+/// `*waiting` is set and the reply arrives through [`Completions`]).
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    args: Args,
+    wbuf: &mut Vec<u8>,
+    client: &mut super::client::ClientState,
+    data: &mut ShardData,
+    lctx: &LoopCtx,
+    now: u64,
+    waiting: &mut bool,
+    waiting_suppressed: &mut bool,
+) {
+    let start_len = wbuf.len();
+    let resp3 = client.resp3;
+    let name = args.get(0);
+    let Some((idx, spec)) = registry().lookup_indexed(name) else {
+        let msg = unknown_command_error(&args);
+        if !client.authenticated {
+            // Redis answers NOAUTH before revealing which commands exist.
+            let m: &[u8] = b"NOAUTH Authentication required.";
+            ReplyWriter::new(wbuf, resp3).error(m);
+            data.count_error(m);
+        } else {
+            ReplyWriter::new(wbuf, resp3).error(&msg);
+            data.count_error(&msg);
+        }
+        apply_reply_mode(client, wbuf, start_len);
+        return;
+    };
+    data.stats.total_commands += 1;
+    client.last_cmd = spec.name;
+    if !spec.arity_ok(args.len()) {
+        let msg = arity_error(name);
+        ReplyWriter::new(wbuf, resp3).error(&msg);
+        data.count_error(&msg);
+        data.stats.cmds[idx].rejected += 1;
+        apply_reply_mode(client, wbuf, start_len);
+        return;
+    }
+    if !client.authenticated && spec.flags & flags::NO_AUTH == 0 {
+        let m: &[u8] = b"NOAUTH Authentication required.";
+        ReplyWriter::new(wbuf, resp3).error(m);
+        data.count_error(m);
+        data.stats.cmds[idx].rejected += 1;
+        apply_reply_mode(client, wbuf, start_len);
+        return;
+    }
+    let db = client.db;
+    match spec.handler {
+        Handler::Conn(f) => {
+            let mut ctx = ConnCtx {
+                client,
+                shard: data,
+                now_ms: now,
+                out: ReplyWriter::new(wbuf, resp3),
+            };
+            f(&mut ctx, args);
+        }
+        Handler::Keyed { run, cross } => {
+            let shards = lctx.shards;
+            let mut owner: Option<usize> = None;
+            let mut spread = false;
+            if shards.n > 1 {
+                spec.for_each_key_pos(args.len(), |i| {
+                    let s = shards.owner(args.get(i));
+                    match owner {
+                        None => owner = Some(s),
+                        Some(o) if o != s => spread = true,
+                        _ => {}
+                    }
+                });
+            }
+            let owner = owner.unwrap_or(data.id);
+            if spread {
+                match cross {
+                    Some(f) => {
+                        spawn_async(f, args, client, lctx, waiting, waiting_suppressed);
+                    }
+                    None => {
+                        let m: &[u8] = b"CROSSSLOT Keys in request don't hash to the same slot";
+                        ReplyWriter::new(wbuf, resp3).error(m);
+                        data.count_error(m);
+                    }
+                }
+            } else if owner == data.id && !keys_locked(spec, &args, db, data) {
+                let mut ctx = Ctx {
+                    shard: data,
+                    db,
+                    now_ms: now,
+                    out: ReplyWriter::new(wbuf, resp3),
+                };
+                run(&mut ctx, args);
+            } else {
+                let owned = OwnedArgs::from_args(&args);
+                let shards = lctx.shards.clone();
+                let fut = Box::pin(async move {
+                    exec_keyed_remote(&shards, spec, owner, db, resp3, owned).await
+                });
+                spawn_future(fut, client, lctx, waiting, waiting_suppressed);
+            }
+        }
+        Handler::Async(f) => {
+            spawn_async(f, args, client, lctx, waiting, waiting_suppressed);
+        }
+    }
+    let stat = &mut data.stats.cmds[idx];
+    stat.calls += 1;
+    if !*waiting && wbuf.len() > start_len && wbuf[start_len] == b'-' {
+        stat.failed += 1;
+        let end = wbuf[start_len..]
+            .iter()
+            .position(|&c| c == b'\r')
+            .map(|p| start_len + p)
+            .unwrap_or(wbuf.len());
+        let msg = wbuf[start_len + 1..end].to_vec();
+        data.count_error(&msg);
+    }
+    if !*waiting {
+        apply_reply_mode(client, wbuf, start_len);
+    }
+}
+
+/// Applies CLIENT REPLY OFF/SKIP to the reply just written.
+fn apply_reply_mode(client: &mut super::client::ClientState, wbuf: &mut Vec<u8>, start: usize) {
+    match client.reply_mode {
+        ReplyMode::On => {}
+        ReplyMode::Off => wbuf.truncate(start),
+        ReplyMode::Skip => client.reply_mode = ReplyMode::SkipNext,
+        ReplyMode::SkipNext => {
+            wbuf.truncate(start);
+            client.reply_mode = ReplyMode::On;
+        }
+    }
+}
+
+fn keys_locked(spec: &CommandSpec, args: &Args, db: usize, data: &ShardData) -> bool {
+    if data.locks.is_empty() {
+        return false;
+    }
+    let mut locked = false;
+    spec.for_each_key_pos(args.len(), |i| {
+        if data.locks.is_locked(db, args.get(i)) {
+            locked = true;
+        }
+    });
+    locked
+}
+
+/// Runs a keyed command on shard `owner`, honouring key locks held there.
+pub async fn exec_keyed_remote(
+    shards: &Rc<Shards>,
+    spec: &'static CommandSpec,
+    owner: usize,
+    db: usize,
+    resp3: bool,
+    args: OwnedArgs,
+) -> Vec<u8> {
+    let Handler::Keyed { run, .. } = spec.handler else {
+        unreachable!("keyed command")
+    };
+    // Fast attempt: run if none of its keys is locked.
+    let args = Rc::new(args);
+    let attempt = (*args).clone();
+    let first = shards
+        .run_on(owner, move |d: &mut ShardData| {
+            if keys_locked(spec, &attempt.view(), db, d) {
+                return None;
+            }
+            Some(run_keyed(run, d, db, resp3, attempt.view()))
+        })
+        .await;
+    if let Some(reply) = first {
+        return reply;
+    }
+    // Wait for the locks like any other locker, run, release.
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let view = args.view();
+    spec.for_each_key_pos(view.len(), |i| keys.push(view.get(i)));
+    let groups = shards.group_keys(db, keys);
+    shards.lock(&groups).await;
+    let attempt = (*args).clone();
+    let reply = shards
+        .run_on(owner, move |d: &mut ShardData| {
+            run_keyed(run, d, db, resp3, attempt.view())
+        })
+        .await;
+    shards.unlock(&groups).await;
+    reply
+}
+
+/// Runs a keyed handler against `d` and returns the encoded reply.
+pub fn run_keyed(
+    run: crate::commands::KeyedFn,
+    d: &mut ShardData,
+    db: usize,
+    resp3: bool,
+    args: Args,
+) -> Vec<u8> {
+    let mut buf = Vec::new();
+    let mut ctx = Ctx {
+        shard: d,
+        db,
+        now_ms: now_ms(),
+        out: ReplyWriter::new(&mut buf, resp3),
+    };
+    run(&mut ctx, args);
+    buf
+}
+
+fn spawn_async(
+    f: crate::commands::AsyncFn,
+    args: Args,
+    client: &super::client::ClientState,
+    lctx: &LoopCtx,
+    waiting: &mut bool,
+    waiting_suppressed: &mut bool,
+) {
+    let actx = AsyncCtx {
+        shards: lctx.shards.clone(),
+        client: client.clone(),
+    };
+    let fut = f(actx, OwnedArgs::from_args(&args));
+    spawn_future(fut, client, lctx, waiting, waiting_suppressed);
+}
+
+fn spawn_future(
+    fut: crate::commands::ReplyFuture,
+    client: &super::client::ClientState,
+    lctx: &LoopCtx,
+    waiting: &mut bool,
+    waiting_suppressed: &mut bool,
+) {
+    *waiting = true;
+    *waiting_suppressed = matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipNext);
+    let completions = lctx.completions.clone();
+    let slot = lctx.slot;
+    let gen = lctx.gen;
+    glommio::spawn_local(async move {
+        // glommio polls a new task right away, inside this call, while the loop still
+        // holds the shard's data: step aside once so the task starts after the batch.
+        futures_lite::future::yield_now().await;
+        let reply = fut.await;
+        completions.complete(slot, gen, reply);
+    })
+    .detach();
+}

@@ -1,0 +1,7 @@
+//! The network side of a shard: its io_uring event loop ([`net`]), connections and the
+//! dispatcher that routes each command inline, to another shard, or to a coordinator
+//! ([`conn`]), and client state ([`client`]).
+
+pub mod client;
+pub mod conn;
+pub mod net;

@@ -1,0 +1,594 @@
+//! The per-shard io_uring event loop.
+//!
+//! Each shard owns one io_uring instance (the `io-uring` crate) for its sockets:
+//! - a multishot ACCEPT per listening socket (every shard listens on the same port with
+//!   `SO_REUSEPORT`, so the kernel spreads connections over shards);
+//! - a multishot RECV per connection, drawing from a provided-buffer ring: received bytes
+//!   are appended to the connection's read buffer and the kernel buffer goes straight back;
+//! - at most one SEND per connection in flight, carrying every reply produced since the
+//!   previous one (a pipelined batch is read, run and answered as one batch).
+//!
+//! The loop is a glommio task. While there is work it reaps completions, runs commands and
+//! submits, giving glommio a turn when its preemption timer says so (so timers, channel
+//! messages from other shards and file I/O keep flowing). When idle it never blocks in its
+//! own ring: it awaits, through glommio's reactor, the ring's fd becoming readable (the
+//! kernel makes it readable when a completion is posted) or a local notification (an async
+//! command finished). glommio then parks the thread and wakes it for either event, for a
+//! timer, or for a message from another shard. See docs/decisions.md.
+
+use super::client::{ClientRef, ClientState};
+use super::conn::{process_input, Completions, Conn, LoopCtx};
+use crate::protocol::parse::{Limits, Parser};
+use crate::shard::Shards;
+use io_uring::{cqueue, opcode, squeue, types, IoUring};
+use std::cell::RefCell;
+use std::future::Future;
+use std::io;
+use std::os::unix::io::RawFd;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+const OP_ACCEPT: u64 = 1;
+const OP_RECV: u64 = 2;
+const OP_SEND: u64 = 3;
+
+const BUF_GROUP: u16 = 0;
+const BUF_COUNT: u16 = 256;
+const BUF_SIZE: usize = 16 * 1024;
+
+/// Next client id, unique over all shards.
+static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+/// Connected clients over all shards (checked against `maxclients` on accept only).
+pub static CONNECTED_CLIENTS: AtomicUsize = AtomicUsize::new(0);
+
+#[inline]
+fn user_data(op: u64, slot: u32, gen: u32) -> u64 {
+    ((gen as u64) << 32) | ((slot as u64) << 8) | op
+}
+
+#[inline]
+fn split_user_data(ud: u64) -> (u64, u32, u32) {
+    (ud & 0xff, ((ud >> 8) & 0xff_ffff) as u32, (ud >> 32) as u32)
+}
+
+/// The provided-buffer ring: `BUF_COUNT` buffers of `BUF_SIZE` bytes the kernel fills.
+struct BufRing {
+    ring: *mut types::BufRingEntry,
+    ring_layout: std::alloc::Layout,
+    bufs: Vec<u8>,
+    tail: u16,
+    mask: u16,
+}
+
+impl BufRing {
+    fn new(uring: &IoUring) -> io::Result<BufRing> {
+        let ring_layout = std::alloc::Layout::from_size_align(
+            BUF_COUNT as usize * std::mem::size_of::<types::BufRingEntry>(),
+            4096,
+        )
+        .expect("layout");
+        // SAFETY: non-zero size layout.
+        let ring = unsafe { std::alloc::alloc_zeroed(ring_layout) } as *mut types::BufRingEntry;
+        if ring.is_null() {
+            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "buffer ring"));
+        }
+        let mut br = BufRing {
+            ring,
+            ring_layout,
+            bufs: vec![0u8; BUF_COUNT as usize * BUF_SIZE],
+            tail: 0,
+            mask: BUF_COUNT - 1,
+        };
+        // SAFETY: the ring memory stays allocated until Drop, after unregistering.
+        unsafe {
+            uring
+                .submitter()
+                .register_buf_ring_with_flags(ring as u64, BUF_COUNT, BUF_GROUP, 0)?;
+        }
+        for bid in 0..BUF_COUNT {
+            br.push(bid);
+        }
+        br.publish();
+        Ok(br)
+    }
+
+    fn push(&mut self, bid: u16) {
+        let idx = (self.tail & self.mask) as usize;
+        // SAFETY: idx < BUF_COUNT, within the allocation.
+        let entry = unsafe { &mut *self.ring.add(idx) };
+        entry.set_addr(self.bufs.as_ptr() as u64 + bid as u64 * BUF_SIZE as u64);
+        entry.set_len(BUF_SIZE as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    fn publish(&self) {
+        // SAFETY: the tail field lives inside the first entry; the kernel reads it.
+        unsafe {
+            let tail = types::BufRingEntry::tail(self.ring) as *const std::sync::atomic::AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+
+    fn buf(&self, bid: u16, len: usize) -> &[u8] {
+        let start = bid as usize * BUF_SIZE;
+        &self.bufs[start..start + len]
+    }
+}
+
+impl Drop for BufRing {
+    fn drop(&mut self) {
+        // SAFETY: allocated in new() with this layout.
+        unsafe { std::alloc::dealloc(self.ring as *mut u8, self.ring_layout) }
+    }
+}
+
+/// A slab of connections indexed by slot.
+#[derive(Default)]
+struct Slab {
+    slots: Vec<Option<Conn>>,
+    gens: Vec<u32>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn insert(&mut self, make: impl FnOnce(u32) -> Conn) -> u32 {
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None => {
+                self.slots.push(None);
+                self.gens.push(0);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let gen = self.gens[slot as usize].wrapping_add(1);
+        self.gens[slot as usize] = gen;
+        self.slots[slot as usize] = Some(make(gen));
+        slot
+    }
+
+    fn get(&mut self, slot: u32, gen: u32) -> Option<&mut Conn> {
+        match self.slots.get_mut(slot as usize) {
+            Some(Some(c)) if c.gen == gen => Some(c),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, slot: u32) -> Option<Conn> {
+        let c = self.slots.get_mut(slot as usize)?.take();
+        if c.is_some() {
+            self.free.push(slot);
+        }
+        c
+    }
+}
+
+/// Everything the loop of one shard owns.
+pub struct NetLoop {
+    ring: IoUring,
+    bufring: BufRing,
+    listeners: Vec<RawFd>,
+    conns: Slab,
+    shards: Rc<Shards>,
+    completions: Rc<Completions>,
+    dirty: Vec<(u32, u32)>,
+    limits: Limits,
+}
+
+impl NetLoop {
+    /// Creates the ring, registers the buffer ring and arms accepts on `listeners`.
+    pub fn new(shards: Rc<Shards>, listeners: Vec<RawFd>) -> io::Result<NetLoop> {
+        let ring = IoUring::builder()
+            .setup_cqsize(16384)
+            .setup_submit_all()
+            .build(4096)
+            .map_err(|e| io::Error::new(e.kind(), format!("io_uring setup failed: {e}")))?;
+        let bufring = BufRing::new(&ring).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("io_uring provided-buffer ring registration failed (kernel 5.19+ needed): {e}"),
+            )
+        })?;
+        let limits = {
+            let d = shards.data.borrow();
+            Limits {
+                proto_max_bulk_len: d.config.proto_max_bulk_len as usize,
+                ..Limits::default()
+            }
+        };
+        let completions = Rc::new(Completions::default());
+        shards.data.borrow_mut().loop_waker = Some(completions.clone());
+        let mut nl = NetLoop {
+            ring,
+            bufring,
+            listeners,
+            conns: Slab::default(),
+            shards,
+            completions,
+            dirty: Vec::new(),
+            limits,
+        };
+        for i in 0..nl.listeners.len() {
+            nl.arm_accept(i);
+        }
+        Ok(nl)
+    }
+
+    fn push_sqe(&mut self, sqe: squeue::Entry) {
+        loop {
+            // SAFETY: every buffer referenced by our SQEs outlives the operation (the
+            // connection keeps it until the completion arrives).
+            let pushed = unsafe { self.ring.submission().push(&sqe).is_ok() };
+            if pushed {
+                return;
+            }
+            if let Err(e) = self.ring.submit() {
+                if e.raw_os_error() != Some(libc::EINTR) && e.raw_os_error() != Some(libc::EBUSY) {
+                    log::error!("io_uring submit failed: {e}");
+                }
+            }
+        }
+    }
+
+    fn arm_accept(&mut self, idx: usize) {
+        let fd = self.listeners[idx];
+        let sqe = opcode::AcceptMulti::new(types::Fd(fd))
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(user_data(OP_ACCEPT, idx as u32, 0));
+        self.push_sqe(sqe);
+    }
+
+    fn arm_recv(&mut self, slot: u32, gen: u32, fd: RawFd) {
+        let sqe = opcode::RecvMulti::new(types::Fd(fd), BUF_GROUP)
+            .build()
+            .user_data(user_data(OP_RECV, slot, gen));
+        self.push_sqe(sqe);
+    }
+
+    /// The loop. Returns only on a fatal ring error.
+    pub async fn run(mut self) -> io::Result<()> {
+        let ring_fd = self.ring.as_raw_fd_compat();
+        let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(1024);
+        loop {
+            // Submit what is queued; this also lets the kernel post pending completions.
+            match self.ring.submit() {
+                Ok(_) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::EBUSY) => {}
+                Err(e) => return Err(e),
+            }
+            cqes.clear();
+            for cqe in self.ring.completion() {
+                cqes.push((cqe.user_data(), cqe.result(), cqe.flags()));
+            }
+            let had_cqes = !cqes.is_empty();
+            for &(ud, res, flags) in cqes.iter() {
+                self.handle_cqe(ud, res, flags);
+            }
+            if had_cqes {
+                self.bufring.publish();
+            }
+            let ready = std::mem::take(&mut *self.completions.ready.borrow_mut());
+            let had_ready = !ready.is_empty();
+            self.completions.clear();
+            for (slot, gen, reply) in ready {
+                if let Some(conn) = self.conns.get(slot, gen) {
+                    if !conn.waiting_suppressed {
+                        conn.wbuf.extend_from_slice(&reply);
+                    }
+                    conn.waiting = false;
+                    self.dirty.push((slot, gen));
+                }
+            }
+            self.check_killed();
+            self.process_dirty();
+
+            if !had_cqes && !had_ready {
+                // Idle: let glommio park until our ring has a completion or a task
+                // finished (or glommio has its own work).
+                if self.ring.completion().is_empty() {
+                    WaitIdle {
+                        readable: Box::pin(glommio::wait_fd_readable(ring_fd)),
+                        completions: &self.completions,
+                    }
+                    .await;
+                }
+            } else {
+                // Busy: give glommio its turn when its preemption timer (250 us, set in
+                // shard::runtime) fired, so timers and cross-shard messages keep flowing.
+                glommio::yield_if_needed().await;
+            }
+        }
+    }
+
+    fn handle_cqe(&mut self, ud: u64, res: i32, flags: u32) {
+        let (op, slot, gen) = split_user_data(ud);
+        match op {
+            OP_ACCEPT => {
+                if res >= 0 {
+                    self.on_accept(res);
+                } else if res != -libc::ECANCELED {
+                    let err = io::Error::from_raw_os_error(-res);
+                    log::warn!("accept failed: {err}");
+                    if res == -libc::EMFILE || res == -libc::ENFILE {
+                        // Out of descriptors: retry later rather than spinning.
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                }
+                if !cqueue::more(flags) {
+                    self.arm_accept(slot as usize);
+                }
+            }
+            OP_RECV => self.on_recv(slot, gen, res, flags),
+            OP_SEND => self.on_send(slot, gen, res),
+            _ => log::error!("unknown completion tag {op}"),
+        }
+    }
+
+    fn on_accept(&mut self, fd: RawFd) {
+        let maxclients = self.shards.data.borrow().config.maxclients;
+        let n = CONNECTED_CLIENTS.fetch_add(1, Ordering::Relaxed) + 1;
+        if n > maxclients {
+            CONNECTED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+            let msg = b"-ERR max number of clients reached\r\n";
+            // SAFETY: fd is a freshly accepted socket we own.
+            unsafe {
+                libc::send(fd, msg.as_ptr() as *const _, msg.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+                libc::close(fd);
+            }
+            self.shards.data.borrow_mut().stats.rejected_connections += 1;
+            return;
+        }
+        set_nodelay(fd);
+        let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
+        let mut data = self.shards.data.borrow_mut();
+        let authenticated = data.config.requirepass.is_empty();
+        let mut state = ClientState::new(id, data.id, authenticated);
+        state.fd = fd;
+        state.addr = peer_addr(fd, false);
+        state.laddr = peer_addr(fd, true);
+        let client: ClientRef = Rc::new(RefCell::new(state));
+        data.clients.insert(id, client.clone());
+        data.stats.total_connections += 1;
+        data.stats.connected_clients += 1;
+        drop(data);
+        let limits = self.limits.clone();
+        let slot = self.conns.insert(|gen| Conn {
+            fd,
+            gen,
+            rbuf: Vec::new(),
+            parser: Parser::new(limits),
+            wbuf: Vec::new(),
+            sending: Vec::new(),
+            send_off: 0,
+            send_inflight: false,
+            recv_armed: true,
+            waiting: false,
+            waiting_suppressed: false,
+            close_after_flush: false,
+            closing: false,
+            eof: false,
+            client,
+        });
+        let gen = self.conns.gens[slot as usize];
+        self.arm_recv(slot, gen, fd);
+    }
+
+    fn on_recv(&mut self, slot: u32, gen: u32, res: i32, flags: u32) {
+        let more = cqueue::more(flags);
+        let bid = cqueue::buffer_select(flags);
+        let Some(conn) = self.conns.get(slot, gen) else {
+            if let Some(bid) = bid {
+                self.bufring.push(bid);
+            }
+            return;
+        };
+        if res > 0 {
+            let bid = bid.expect("recv with buffer select");
+            if !conn.closing {
+                conn.rbuf.extend_from_slice(self.bufring.buf(bid, res as usize));
+            }
+            self.bufring.push(bid);
+            self.shards.data.borrow_mut().stats.net_input_bytes += res as u64;
+            self.dirty.push((slot, gen));
+        } else if let Some(bid) = bid {
+            self.bufring.push(bid);
+        }
+        if !more {
+            let conn = self.conns.get(slot, gen).expect("live");
+            if res == 0 || (res < 0 && res != -libc::ENOBUFS) || conn.closing {
+                conn.recv_armed = false;
+                conn.eof = true;
+                conn.closing = true;
+                self.dirty.push((slot, gen));
+            } else {
+                let fd = conn.fd;
+                self.arm_recv(slot, gen, fd);
+            }
+        }
+    }
+
+    fn on_send(&mut self, slot: u32, gen: u32, res: i32) {
+        let Some(conn) = self.conns.get(slot, gen) else {
+            return;
+        };
+        conn.send_inflight = false;
+        if res < 0 {
+            conn.closing = true;
+            conn.sending.clear();
+            conn.wbuf.clear();
+        } else {
+            conn.send_off += res as usize;
+            if conn.send_off < conn.sending.len() {
+                // Partial send: send the rest before anything newer.
+                let ptr = conn.sending[conn.send_off..].as_ptr();
+                let len = (conn.sending.len() - conn.send_off) as u32;
+                let fd = conn.fd;
+                conn.send_inflight = true;
+                self.shards.data.borrow_mut().stats.net_output_bytes += res as u64;
+                let sqe = opcode::Send::new(types::Fd(fd), ptr, len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(user_data(OP_SEND, slot, gen));
+                self.push_sqe(sqe);
+                return;
+            }
+            conn.sending.clear();
+            conn.send_off = 0;
+            self.shards.data.borrow_mut().stats.net_output_bytes += res as u64;
+        }
+        self.dirty.push((slot, gen));
+    }
+
+    fn process_dirty(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        {
+            let shards = self.shards.clone();
+            let mut data = shards.data.borrow_mut();
+            for &(slot, gen) in &dirty {
+                let Some(conn) = self.conns.get(slot, gen) else {
+                    continue;
+                };
+                if !conn.closing && !conn.rbuf.is_empty() {
+                    let lctx = LoopCtx {
+                        shards: &shards,
+                        completions: &self.completions,
+                        slot,
+                        gen,
+                    };
+                    process_input(conn, &mut data, &lctx);
+                }
+            }
+        }
+        for &(slot, gen) in &dirty {
+            let Some(conn) = self.conns.get(slot, gen) else {
+                continue;
+            };
+            if conn.closing {
+                // Drop unsent replies; close when nothing is in flight.
+                if conn.recv_armed {
+                    // SAFETY: shutting down our own socket; completes the pending recv.
+                    unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+                }
+                if !conn.recv_armed && !conn.send_inflight && !conn.waiting {
+                    self.close(slot);
+                }
+                continue;
+            }
+            if conn.wants_send() {
+                std::mem::swap(&mut conn.sending, &mut conn.wbuf);
+                conn.send_off = 0;
+                conn.send_inflight = true;
+                let ptr = conn.sending.as_ptr();
+                let len = conn.sending.len() as u32;
+                let fd = conn.fd;
+                let sqe = opcode::Send::new(types::Fd(fd), ptr, len)
+                    .flags(libc::MSG_NOSIGNAL)
+                    .build()
+                    .user_data(user_data(OP_SEND, slot, gen));
+                self.push_sqe(sqe);
+            } else if conn.close_after_flush && !conn.send_inflight && conn.wbuf.is_empty() {
+                conn.closing = true;
+                if conn.recv_armed {
+                    // SAFETY: as above.
+                    unsafe { libc::shutdown(conn.fd, libc::SHUT_RDWR) };
+                } else if !conn.waiting {
+                    self.close(slot);
+                }
+            }
+        }
+    }
+
+    /// Marks connections whose client was killed (CLIENT KILL from any shard).
+    fn check_killed(&mut self) {
+        let pending = std::mem::replace(&mut self.shards.data.borrow_mut().kill_pending, false);
+        if !pending {
+            return;
+        }
+        for (slot, c) in self.conns.slots.iter_mut().enumerate() {
+            if let Some(conn) = c {
+                if conn.client.borrow().close_requested {
+                    conn.close_after_flush = true;
+                    self.dirty.push((slot as u32, conn.gen));
+                }
+            }
+        }
+    }
+
+    fn close(&mut self, slot: u32) {
+        if let Some(conn) = self.conns.remove(slot) {
+            // SAFETY: no operation on this fd is in flight any more.
+            unsafe { libc::close(conn.fd) };
+            let id = conn.client.borrow().id;
+            let mut data = self.shards.data.borrow_mut();
+            data.clients.remove(&id);
+            data.stats.connected_clients = data.stats.connected_clients.saturating_sub(1);
+            CONNECTED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Idle wait: ready when the ring fd is readable or a local completion was queued.
+struct WaitIdle<'a> {
+    readable: Pin<Box<dyn Future<Output = io::Result<()>>>>,
+    completions: &'a Completions,
+}
+
+impl Future for WaitIdle<'_> {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.completions.register(cx.waker()) {
+            return Poll::Ready(());
+        }
+        match self.readable.as_mut().poll(cx) {
+            Poll::Ready(_) => Poll::Ready(()),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+trait RawFdCompat {
+    fn as_raw_fd_compat(&self) -> RawFd;
+}
+
+impl RawFdCompat for IoUring {
+    fn as_raw_fd_compat(&self) -> RawFd {
+        use std::os::unix::io::AsRawFd;
+        self.as_raw_fd()
+    }
+}
+
+fn set_nodelay(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: setting an option on a socket we own.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            &one as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+/// `ip:port` of the peer (or the local end when `local`).
+fn peer_addr(fd: RawFd, local: bool) -> String {
+    let sock = std::mem::ManuallyDrop::new(unsafe {
+        // SAFETY: borrowed only for the call; ManuallyDrop keeps the fd open.
+        <socket2::Socket as std::os::unix::io::FromRawFd>::from_raw_fd(fd)
+    });
+    let addr = if local { sock.local_addr() } else { sock.peer_addr() };
+    match addr.ok().and_then(|a| a.as_socket()) {
+        Some(a) => a.to_string(),
+        None => String::from("?:0"),
+    }
+}

@@ -1,0 +1,367 @@
+//! Shards: one glommio executor per CPU, each owning a slice of the keyspace.
+//!
+//! [`ShardData`] is everything a shard owns (its databases, lock table, statistics, a
+//! copy of the configuration). It lives in an `Rc<RefCell<_>>` on its executor thread and
+//! is never touched by another thread. Other shards reach it only by sending a
+//! [`Job`] (a closure) over glommio's channel mesh; [`Shards::run_on`] wraps that into an
+//! `async` call that returns the closure's result through a oneshot channel.
+//!
+//! Keys map to shards by a fixed hash of the key, or of its hash tag (`{user42}:a` hashes
+//! `user42`), so related keys can live on one shard. See [`key_shard`].
+
+pub mod locks;
+pub mod runtime;
+
+use crate::commands::Registry;
+use crate::config::Config;
+use crate::storage::Db;
+use glommio::channels::channel_mesh::Senders;
+use locks::{KeyLocks, LockKey};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::hash::BuildHasher;
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// A unit of work sent to another shard.
+pub type Job = Box<dyn FnOnce(&mut ShardData) + Send>;
+
+/// Most shards supported (the SCAN cursor reserves 10 bits for the shard).
+pub const MAX_SHARDS: usize = 1024;
+
+/// The command registry, built once and shared read-only by every shard.
+pub fn registry() -> &'static Registry {
+    static REG: OnceLock<Registry> = OnceLock::new();
+    REG.get_or_init(Registry::new)
+}
+
+/// Current Unix time in milliseconds.
+#[inline]
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The part of a key that decides its shard: the hash tag if there is a non-empty one
+/// (`{...}`), else the whole key (Redis Cluster's rule).
+#[inline]
+pub fn hash_tag(key: &[u8]) -> &[u8] {
+    if let Some(open) = key.iter().position(|&c| c == b'{') {
+        if let Some(len) = key[open + 1..].iter().position(|&c| c == b'}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+/// The shard owning `key` among `nshards`.
+#[inline]
+pub fn key_shard(key: &[u8], nshards: usize) -> usize {
+    if nshards <= 1 {
+        return 0;
+    }
+    let h = foldhash::fast::FixedState::with_seed(0x6c69_6265_6c6c_756c).hash_one(hash_tag(key));
+    // Use the high bits: they are the best mixed.
+    ((h >> 32) % nshards as u64) as usize
+}
+
+/// Counters of one command (INFO commandstats).
+#[derive(Clone, Copy, Default, Debug)]
+pub struct CmdStat {
+    /// Calls.
+    pub calls: u64,
+    /// Total microseconds spent.
+    pub usec: u64,
+    /// Calls rejected before running (arity, auth...).
+    pub rejected: u64,
+    /// Calls that replied with an error.
+    pub failed: u64,
+}
+
+/// Shard-local statistics, summed over shards by INFO.
+#[derive(Clone, Default, Debug)]
+pub struct ShardStats {
+    /// Successful key lookups by read commands.
+    pub keyspace_hits: u64,
+    /// Failed key lookups by read commands.
+    pub keyspace_misses: u64,
+    /// Commands processed.
+    pub total_commands: u64,
+    /// Connections accepted.
+    pub total_connections: u64,
+    /// Connections refused (maxclients).
+    pub rejected_connections: u64,
+    /// Bytes read from clients.
+    pub net_input_bytes: u64,
+    /// Bytes written to clients.
+    pub net_output_bytes: u64,
+    /// Error replies by prefix (ERR, WRONGTYPE...).
+    pub errors: BTreeMap<String, u64>,
+    /// Per-command counters, indexed like the registry list.
+    pub cmds: Vec<CmdStat>,
+    /// Clients currently connected to this shard.
+    pub connected_clients: u64,
+    /// Failed AUTH / HELLO AUTH attempts.
+    pub auth_failures: u64,
+}
+
+/// Everything one shard owns.
+pub struct ShardData {
+    /// This shard's index.
+    pub id: usize,
+    /// Number of shards.
+    pub nshards: usize,
+    /// The databases (`--dbnum` of them).
+    pub dbs: Vec<Db>,
+    /// This shard's copy of the configuration (CONFIG SET updates every copy).
+    pub config: Config,
+    /// Statistics.
+    pub stats: ShardStats,
+    /// Locks held by cross-shard commands.
+    pub locks: KeyLocks,
+    /// Process start.
+    pub started: Instant,
+    /// Clients homed on this shard: id -> their CLIENT LIST line fields.
+    pub clients: BTreeMap<u64, crate::server::client::ClientInfo>,
+    /// Set when a shutdown was requested.
+    pub shutdown: Rc<std::cell::Cell<bool>>,
+    /// Set when some client of this shard was asked to close (CLIENT KILL).
+    pub kill_pending: bool,
+    /// Wakes this shard's network loop.
+    pub loop_waker: Option<Rc<crate::server::conn::Completions>>,
+}
+
+impl ShardData {
+    /// A fresh shard.
+    pub fn new(id: usize, nshards: usize, config: Config) -> ShardData {
+        let dbs = (0..config.dbnum).map(|_| Db::new()).collect();
+        let ncmds = registry().list.len();
+        ShardData {
+            id,
+            nshards,
+            dbs,
+            config,
+            stats: ShardStats {
+                cmds: vec![CmdStat::default(); ncmds],
+                ..Default::default()
+            },
+            locks: KeyLocks::default(),
+            started: Instant::now(),
+            clients: BTreeMap::new(),
+            shutdown: Rc::new(std::cell::Cell::new(false)),
+            kill_pending: false,
+            loop_waker: None,
+        }
+    }
+
+    /// Asks the network loop to look at its clients again (after CLIENT KILL).
+    pub fn wake_loop(&mut self) {
+        self.kill_pending = true;
+        if let Some(w) = &self.loop_waker {
+            w.notify();
+        }
+    }
+
+    /// CONFIG RESETSTAT: zeroes the statistics (not the gauges).
+    pub fn reset_stats(&mut self) {
+        let connected = self.stats.connected_clients;
+        let ncmds = self.stats.cmds.len();
+        self.stats = ShardStats {
+            cmds: vec![CmdStat::default(); ncmds],
+            connected_clients: connected,
+            ..Default::default()
+        };
+        for db in &mut self.dbs {
+            db.expired_keys = 0;
+        }
+    }
+
+    /// Advances every database's LRU clock (called by the shard's timer).
+    pub fn tick_clock(&mut self) {
+        let secs = self.started.elapsed().as_secs() as u32;
+        for db in &mut self.dbs {
+            db.lru_clock = secs;
+        }
+    }
+
+    /// Seconds of the LRU clock.
+    pub fn lru_clock(&self) -> u32 {
+        self.started.elapsed().as_secs() as u32
+    }
+
+    /// One active-expiry cycle over every database, bounded by `budget`.
+    /// Returns the number of keys reclaimed.
+    pub fn active_expire_cycle(&mut self, budget: std::time::Duration) -> usize {
+        let start = Instant::now();
+        let now = now_ms();
+        let mut total = 0;
+        for db in &mut self.dbs {
+            loop {
+                let (sampled, expired) = db.active_expire_round(now, 20);
+                total += expired;
+                // Keep going while more than a quarter of the sample was expired.
+                if sampled == 0 || expired * 4 <= sampled || start.elapsed() > budget {
+                    break;
+                }
+            }
+            if start.elapsed() > budget {
+                break;
+            }
+        }
+        total
+    }
+
+    /// Counts an error reply by its prefix (the first word).
+    pub fn count_error(&mut self, msg: &[u8]) {
+        let end = msg.iter().position(|&c| c == b' ').unwrap_or(msg.len());
+        let prefix = String::from_utf8_lossy(&msg[..end]).into_owned();
+        *self.stats.errors.entry(prefix).or_insert(0) += 1;
+    }
+}
+
+/// A shard's handle on the whole shard set: its own data and senders to every peer.
+pub struct Shards {
+    /// This shard's index.
+    pub id: usize,
+    /// Number of shards.
+    pub n: usize,
+    /// This shard's data.
+    pub data: Rc<RefCell<ShardData>>,
+    senders: Option<Senders<Job>>,
+}
+
+impl Shards {
+    /// Wraps this shard's data and mesh senders.
+    pub fn new(id: usize, n: usize, data: Rc<RefCell<ShardData>>, senders: Option<Senders<Job>>) -> Shards {
+        Shards {
+            id,
+            n,
+            data,
+            senders,
+        }
+    }
+
+    /// The shard owning `key`.
+    #[inline]
+    pub fn owner(&self, key: &[u8]) -> usize {
+        key_shard(key, self.n)
+    }
+
+    /// Runs `f` on shard `shard` and returns its result. Runs inline for the local shard.
+    pub async fn run_on<R, F>(&self, shard: usize, f: F) -> R
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut ShardData) -> R + Send + 'static,
+    {
+        if shard == self.id {
+            let mut data = self.data.borrow_mut();
+            return f(&mut data);
+        }
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let job: Job = Box::new(move |d: &mut ShardData| {
+            let _ = tx.send(f(d));
+        });
+        let senders = self.senders.as_ref().expect("mesh joined");
+        if senders.send_to(shard, job).await.is_err() {
+            panic!("shard {shard} is gone");
+        }
+        rx.await.expect("shard dropped a reply")
+    }
+
+    /// Runs `f` on every shard concurrently; results in shard order.
+    pub async fn run_on_all<R, F>(&self, f: F) -> Vec<R>
+    where
+        R: Send + 'static,
+        F: Fn(&mut ShardData) -> R + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let futs: Vec<_> = (0..self.n)
+            .map(|i| {
+                let f = f.clone();
+                self.run_on(i, move |d| f(d))
+            })
+            .collect();
+        futures_join_all(futs).await
+    }
+
+    /// Runs `f` on each listed shard concurrently with its own argument; results in the
+    /// order given.
+    pub async fn run_on_each<A, R, F>(&self, work: Vec<(usize, A)>, f: F) -> Vec<R>
+    where
+        A: Send + 'static,
+        R: Send + 'static,
+        F: Fn(&mut ShardData, A) -> R + Send + Sync + 'static,
+    {
+        let f = Arc::new(f);
+        let futs: Vec<_> = work
+            .into_iter()
+            .map(|(shard, arg)| {
+                let f = f.clone();
+                self.run_on(shard, move |d| f(d, arg))
+            })
+            .collect();
+        futures_join_all(futs).await
+    }
+
+    /// Locks `keys` (grouped by shard) on every shard involved, in ascending shard order,
+    /// waiting for conflicting holders. Pair with [`Shards::unlock`].
+    pub async fn lock(&self, groups: &BTreeMap<usize, Vec<LockKey>>) {
+        for (&shard, keys) in groups {
+            let keys = keys.clone();
+            let waiter = self.run_on(shard, move |d| d.locks.acquire(keys)).await;
+            if let Some(rx) = waiter {
+                let _ = rx.await;
+            }
+        }
+    }
+
+    /// Releases locks taken by [`Shards::lock`].
+    pub async fn unlock(&self, groups: &BTreeMap<usize, Vec<LockKey>>) {
+        for (&shard, keys) in groups {
+            let keys = keys.clone();
+            self.run_on(shard, move |d| d.locks.release(&keys)).await;
+        }
+    }
+
+    /// Groups `(db, key)` pairs by owning shard, for [`Shards::lock`].
+    pub fn group_keys<'a>(&self, db: usize, keys: impl IntoIterator<Item = &'a [u8]>) -> BTreeMap<usize, Vec<LockKey>> {
+        let mut groups: BTreeMap<usize, Vec<LockKey>> = BTreeMap::new();
+        for k in keys {
+            let list = groups.entry(self.owner(k)).or_default();
+            let lk = (db, k.to_vec());
+            if !list.contains(&lk) {
+                list.push(lk);
+            }
+        }
+        groups
+    }
+}
+
+/// Awaits all futures, returning their outputs in order (a small local join_all).
+pub async fn futures_join_all<F: std::future::Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let mut futs: Vec<std::pin::Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..futs.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in futs.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("all ready")).collect()
+}

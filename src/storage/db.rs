@@ -1,0 +1,277 @@
+//! One logical database (`SELECT n`) of one shard: a hash table from key to [`Entry`],
+//! with lazy expiry on access, an active expiry cycle, and a cursor scan that survives
+//! concurrent inserts and deletes.
+//!
+//! The table is an insertion-ordered index map. Deletion moves the last entry into the
+//! freed slot, so a scan that walks slots from the highest index down never misses an
+//! entry present for the whole scan (it may see one twice, which Redis allows too).
+
+use super::value::Value;
+use foldhash::fast::RandomState;
+use indexmap::{IndexMap, IndexSet};
+use rand::Rng;
+
+/// A key's stored entry.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The value.
+    pub value: Value,
+    /// Absolute expiry time in Unix milliseconds; 0 means no expiry.
+    pub expire_at: u64,
+    /// Last access, in seconds of the shard's LRU clock (for OBJECT IDLETIME).
+    pub access: u32,
+}
+
+impl Entry {
+    /// True when the entry has a TTL that has passed at `now_ms`.
+    #[inline]
+    pub fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at != 0 && self.expire_at <= now_ms
+    }
+}
+
+/// One database of one shard.
+#[derive(Default)]
+pub struct Db {
+    map: IndexMap<Box<[u8]>, Entry, RandomState>,
+    volatile: IndexSet<Box<[u8]>, RandomState>,
+    /// Keys deleted because their TTL passed (lazily or by the active cycle).
+    pub expired_keys: u64,
+    /// The LRU clock used to stamp accesses (seconds).
+    pub lru_clock: u32,
+}
+
+impl Db {
+    /// An empty database.
+    pub fn new() -> Db {
+        Db::default()
+    }
+
+    /// Number of keys, including expired keys not reclaimed yet (like Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Number of keys with a TTL.
+    pub fn expires_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    fn expire_index(&mut self, idx: usize) {
+        if let Some((key, entry)) = self.map.swap_remove_index(idx) {
+            if entry.expire_at != 0 {
+                self.volatile.swap_remove(&key);
+            }
+            self.expired_keys += 1;
+        }
+    }
+
+    /// Looks up a live key, deleting it first if its TTL has passed. Stamps the access time.
+    #[inline]
+    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let idx = self.map.get_index_of(key)?;
+        if self.map[idx].is_expired(now_ms) {
+            self.expire_index(idx);
+            return None;
+        }
+        let clock = self.lru_clock;
+        let entry = &mut self.map[idx];
+        entry.access = clock;
+        Some(entry)
+    }
+
+    /// Looks up a live key without stamping its access time (OBJECT IDLETIME, TYPE...).
+    pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let idx = self.map.get_index_of(key)?;
+        if self.map[idx].is_expired(now_ms) {
+            self.expire_index(idx);
+            return None;
+        }
+        Some(&mut self.map[idx])
+    }
+
+    /// True when the key exists and is not expired (expired keys are deleted).
+    pub fn exists(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.peek(key, now_ms).is_some()
+    }
+
+    /// Inserts or replaces a key. `expire_at` 0 = no TTL.
+    pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) {
+        let access = self.lru_clock;
+        match self.map.get_index_of(key) {
+            Some(idx) => {
+                let entry = &mut self.map[idx];
+                let had_ttl = entry.expire_at != 0;
+                entry.value = value;
+                entry.expire_at = expire_at;
+                entry.access = access;
+                if had_ttl && expire_at == 0 {
+                    self.volatile.swap_remove(key);
+                } else if !had_ttl && expire_at != 0 {
+                    self.volatile.insert(key.into());
+                }
+            }
+            None => {
+                if expire_at != 0 {
+                    self.volatile.insert(key.into());
+                }
+                self.map.insert(
+                    key.into(),
+                    Entry {
+                        value,
+                        expire_at,
+                        access,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Replaces a key's value keeping its TTL if the key exists (and is live).
+    pub fn set_keep_ttl(&mut self, key: &[u8], value: Value, now_ms: u64) {
+        let access = self.lru_clock;
+        if let Some(entry) = self.lookup(key, now_ms) {
+            entry.value = value;
+            entry.access = access;
+        } else {
+            self.set(key, value, 0);
+        }
+    }
+
+    /// Inserts a whole entry (used by RENAME, MOVE, COPY and restores), replacing any old one.
+    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
+        let expire_at = entry.expire_at;
+        self.set(key, entry.value, expire_at);
+    }
+
+    /// Removes a key if it is live; returns its entry. An expired key is deleted and
+    /// `None` returned.
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        let idx = self.map.get_index_of(key)?;
+        if self.map[idx].is_expired(now_ms) {
+            self.expire_index(idx);
+            return None;
+        }
+        let (k, entry) = self.map.swap_remove_index(idx)?;
+        if entry.expire_at != 0 {
+            self.volatile.swap_remove(&k);
+        }
+        Some(entry)
+    }
+
+    /// Sets the TTL of an existing live key. Returns false when the key does not exist.
+    pub fn set_expire(&mut self, key: &[u8], expire_at: u64, now_ms: u64) -> bool {
+        let Some(entry) = self.peek(key, now_ms) else {
+            return false;
+        };
+        let had = entry.expire_at != 0;
+        entry.expire_at = expire_at;
+        if !had && expire_at != 0 {
+            self.volatile.insert(key.into());
+        } else if had && expire_at == 0 {
+            self.volatile.swap_remove(key);
+        }
+        true
+    }
+
+    /// Removes the TTL of a live key. Returns true when a TTL was removed.
+    pub fn persist(&mut self, key: &[u8], now_ms: u64) -> bool {
+        match self.peek(key, now_ms) {
+            Some(e) if e.expire_at != 0 => {
+                e.expire_at = 0;
+                self.volatile.swap_remove(key);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Deletes every key.
+    pub fn clear(&mut self) {
+        self.map = IndexMap::default();
+        self.volatile = IndexSet::default();
+    }
+
+    /// A random live key, or `None` when the database is empty. Expired keys met on the
+    /// way are deleted.
+    pub fn random_key(&mut self, now_ms: u64) -> Option<Vec<u8>> {
+        let mut rng = rand::thread_rng();
+        for _ in 0..100 {
+            if self.map.is_empty() {
+                return None;
+            }
+            let idx = rng.gen_range(0..self.map.len());
+            if self.map[idx].is_expired(now_ms) {
+                self.expire_index(idx);
+                continue;
+            }
+            return self.map.get_index(idx).map(|(k, _)| k.to_vec());
+        }
+        // Mostly expired keys: fall back to a linear walk.
+        self.map
+            .iter()
+            .find(|(_, e)| !e.is_expired(now_ms))
+            .map(|(k, _)| k.to_vec())
+    }
+
+    /// Iterates over all entries (expired ones included; callers filter with `now`).
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+        self.map.iter().map(|(k, e)| (&**k, e))
+    }
+
+    /// One step of a cursor scan. `pos` 0 starts a scan; the returned position is 0 when
+    /// the scan is complete. Visits about `count` slots, calling `f` for live entries.
+    pub fn scan(
+        &self,
+        pos: u64,
+        count: usize,
+        now_ms: u64,
+        mut f: impl FnMut(&[u8], &Entry),
+    ) -> u64 {
+        let len = self.map.len() as u64;
+        // Next slot to visit is `next - 1`; visiting goes downwards.
+        let mut next = if pos == 0 || pos > len { len } else { pos };
+        let mut visited = 0;
+        while next > 0 && visited < count.max(1) {
+            let (k, e) = self.map.get_index((next - 1) as usize).expect("in range");
+            if !e.is_expired(now_ms) {
+                f(k, e);
+            }
+            next -= 1;
+            visited += 1;
+        }
+        next
+    }
+
+    /// One round of active expiry: samples up to `samples` keys with a TTL and deletes the
+    /// expired ones. Returns (sampled, expired).
+    pub fn active_expire_round(&mut self, now_ms: u64, samples: usize) -> (usize, usize) {
+        let mut rng = rand::thread_rng();
+        let mut sampled = 0;
+        let mut expired = 0;
+        while sampled < samples && !self.volatile.is_empty() {
+            let vidx = rng.gen_range(0..self.volatile.len());
+            sampled += 1;
+            let key = &self.volatile[vidx];
+            let Some(idx) = self.map.get_index_of(&**key) else {
+                self.volatile.swap_remove_index(vidx);
+                continue;
+            };
+            if self.map[idx].is_expired(now_ms) {
+                self.expire_index(idx);
+                expired += 1;
+            }
+        }
+        (sampled, expired)
+    }
+
+    /// Takes every entry out of the database (SWAPDB, FLUSHALL ASYNC).
+    pub fn take(&mut self) -> Db {
+        std::mem::take(self)
+    }
+}

@@ -1,0 +1,128 @@
+//! Values stored in the keyspace and their encodings.
+//!
+//! Strings follow Redis's three encodings so that `OBJECT ENCODING` answers the same:
+//! integers that round-trip through `i64` are stored as [`Value::Int`], strings created whole
+//! (SET, GETSET...) as [`Value::Str`] (reported `embstr` up to 44 bytes, `raw` above), and
+//! strings grown in place (APPEND, SETRANGE) as [`Value::Raw`], a growable buffer.
+
+use crate::protocol::reply::parse_i64;
+
+/// Longest string Redis stores with the `embstr` encoding.
+pub const EMBSTR_MAX: usize = 44;
+
+/// A stored value. The data types issue adds the collection variants.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A string holding a canonical decimal integer (`OBJECT ENCODING` "int").
+    Int(i64),
+    /// A string created whole ("embstr" up to 44 bytes, "raw" above).
+    Str(Box<[u8]>),
+    /// A string modified in place; keeps spare capacity for appends ("raw").
+    Raw(Vec<u8>),
+}
+
+/// The type of a value as `TYPE` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    /// `string`
+    String,
+}
+
+impl ValueType {
+    /// The name `TYPE` and `SCAN ... TYPE` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueType::String => "string",
+        }
+    }
+}
+
+impl Value {
+    /// Builds a string value the way Redis's `tryObjectEncoding` would: integers that
+    /// round-trip become [`Value::Int`].
+    pub fn from_bytes(bytes: &[u8]) -> Value {
+        if bytes.len() <= 20 {
+            if let Some(v) = parse_i64(bytes) {
+                return Value::Int(v);
+            }
+        }
+        Value::Str(bytes.into())
+    }
+
+    /// The value's type.
+    pub fn value_type(&self) -> ValueType {
+        match self {
+            Value::Int(_) | Value::Str(_) | Value::Raw(_) => ValueType::String,
+        }
+    }
+
+    /// The encoding name `OBJECT ENCODING` reports.
+    pub fn encoding(&self) -> &'static str {
+        match self {
+            Value::Int(_) => "int",
+            Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
+            Value::Str(_) | Value::Raw(_) => "raw",
+        }
+    }
+
+    /// True for the string encodings.
+    pub fn is_string(&self) -> bool {
+        matches!(self, Value::Int(_) | Value::Str(_) | Value::Raw(_))
+    }
+
+    /// Calls `f` with the string bytes (integers are formatted on the stack).
+    /// Returns `None` when the value is not a string.
+    pub fn with_str<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match self {
+            Value::Int(v) => {
+                let mut buf = itoa::Buffer::new();
+                Some(f(buf.format(*v).as_bytes()))
+            }
+            Value::Str(b) => Some(f(b)),
+            Value::Raw(b) => Some(f(b)),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// Length of the string form, or `None` for non-strings.
+    pub fn str_len(&self) -> Option<usize> {
+        match self {
+            Value::Int(v) => Some(itoa::Buffer::new().format(*v).len()),
+            Value::Str(b) => Some(b.len()),
+            Value::Raw(b) => Some(b.len()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// Converts a string value into the growable raw form and returns its buffer.
+    /// Returns `None` for non-strings.
+    pub fn make_raw(&mut self) -> Option<&mut Vec<u8>> {
+        match self {
+            Value::Int(v) => {
+                *self = Value::Raw(itoa::Buffer::new().format(*v).as_bytes().to_vec());
+            }
+            Value::Str(b) => {
+                let v = std::mem::take(b).into_vec();
+                *self = Value::Raw(v);
+            }
+            Value::Raw(_) => {}
+            #[allow(unreachable_patterns)]
+            _ => return None,
+        }
+        match self {
+            Value::Raw(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// Approximate heap bytes used by this value (for MEMORY USAGE and accounting).
+    pub fn heap_size(&self) -> usize {
+        match self {
+            Value::Int(_) => 0,
+            Value::Str(b) => b.len(),
+            Value::Raw(v) => v.capacity(),
+        }
+    }
+}

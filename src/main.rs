@@ -5,6 +5,13 @@ use libellule::config::{Config, ConfigError};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc options. `thp:always` backs the large keyspace tables with transparent huge
+/// pages: a lookup in a table of millions of keys otherwise pays a TLB miss (a nested page
+/// walk on a VM) per cache miss. Redis turns THP off because fork() copy-on-write makes
+/// huge pages costly; Libellule never forks, so it can use them.
+#[export_name = "_rjem_malloc_conf"]
+pub static MALLOC_CONF: &[u8; 29] = b"thp:always,metadata_thp:auto\0";
+
 fn main() {
     let config = match Config::from_args(std::env::args()) {
         Ok(c) => c,

@@ -6,6 +6,7 @@
 //! freed slot, so a scan that walks slots from the highest index down never misses an
 //! entry present for the whole scan (it may see one twice, which Redis allows too).
 
+use super::key::CompactKey;
 use super::value::Value;
 use foldhash::fast::RandomState;
 use indexmap::{IndexMap, IndexSet};
@@ -33,8 +34,8 @@ impl Entry {
 /// One database of one shard.
 #[derive(Default)]
 pub struct Db {
-    map: IndexMap<Box<[u8]>, Entry, RandomState>,
-    volatile: IndexSet<Box<[u8]>, RandomState>,
+    map: IndexMap<CompactKey, Entry, RandomState>,
+    volatile: IndexSet<CompactKey, RandomState>,
     /// Keys deleted because their TTL passed (lazily or by the active cycle).
     pub expired_keys: u64,
     /// The LRU clock used to stamp accesses (seconds).
@@ -113,15 +114,15 @@ impl Db {
                 if had_ttl && expire_at == 0 {
                     self.volatile.swap_remove(key);
                 } else if !had_ttl && expire_at != 0 {
-                    self.volatile.insert(key.into());
+                    self.volatile.insert(CompactKey::new(key));
                 }
             }
             None => {
                 if expire_at != 0 {
-                    self.volatile.insert(key.into());
+                    self.volatile.insert(CompactKey::new(key));
                 }
                 self.map.insert(
-                    key.into(),
+                    CompactKey::new(key),
                     Entry {
                         value,
                         expire_at,
@@ -172,7 +173,7 @@ impl Db {
         let had = entry.expire_at != 0;
         entry.expire_at = expire_at;
         if !had && expire_at != 0 {
-            self.volatile.insert(key.into());
+            self.volatile.insert(CompactKey::new(key));
         } else if had && expire_at == 0 {
             self.volatile.swap_remove(key);
         }

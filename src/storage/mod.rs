@@ -1,7 +1,9 @@
 //! Per-shard storage: the databases of one shard, their values and expiry.
 
 pub mod db;
+pub mod key;
 pub mod value;
 
 pub use db::{Db, Entry};
+pub use key::CompactKey;
 pub use value::{Value, ValueType};

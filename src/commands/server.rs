@@ -17,8 +17,8 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("echo", 2, flags::FAST, "@fast @connection", Handler::Conn(echo)),
     spec("quit", -1, flags::NO_AUTH | flags::FAST | flags::ALLOW_BUSY | flags::LOADING | flags::STALE, "@fast @connection", Handler::Conn(quit)),
     spec("reset", 1, flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY, "@fast @connection", Handler::Conn(reset)),
-    spec("hello", -1, flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY, "@fast @connection", Handler::Conn(hello)),
-    spec("auth", -2, flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY, "@fast @connection", Handler::Conn(auth)),
+    spec("hello", -1, flags::SKIP_MONITOR | flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY, "@fast @connection", Handler::Conn(hello)),
+    spec("auth", -2, flags::SKIP_MONITOR | flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY, "@fast @connection", Handler::Conn(auth)),
     spec("select", 2, flags::LOADING | flags::STALE | flags::FAST, "@fast @connection", Handler::Conn(select)),
     spec("client", -2, flags::NOSCRIPT | flags::LOADING | flags::STALE, "@slow @connection", Handler::Async(client_async)),
     spec("info", -1, flags::LOADING | flags::STALE, "@slow @dangerous", Handler::Async(info)),
@@ -26,6 +26,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("command", -1, flags::LOADING | flags::STALE, "@slow @connection", Handler::Conn(command)),
     spec("time", 1, flags::LOADING | flags::STALE | flags::FAST, "@fast", Handler::Conn(time)),
     spec("shutdown", -1, flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::NO_MULTI | flags::ALLOW_BUSY, "@admin @slow @dangerous", Handler::Conn(shutdown)),
+    spec("monitor", 1, flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE, "@admin @slow @dangerous", Handler::Conn(monitor)),
     spec("debug", -2, flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE, "@admin @slow @dangerous", Handler::Conn(debug)),
 ];
 
@@ -271,6 +272,14 @@ fn shutdown(ctx: &mut ConnCtx, args: Args) {
     log::warn!("User requested shutdown...");
     log::info!("Libellule is now ready to exit, bye bye...");
     std::process::exit(0);
+}
+
+fn monitor(ctx: &mut ConnCtx, _args: Args) {
+    if !ctx.client.monitor {
+        ctx.client.monitor = true;
+        crate::server::monitor::add(ctx.client.id, ctx.shard.id);
+    }
+    ctx.out.ok();
 }
 
 fn debug(ctx: &mut ConnCtx, args: Args) {

@@ -140,6 +140,7 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
                     if client_ref.close_requested {
                         conn.close_after_flush = true;
                     }
+                    conn.parser.set_auth_required(!client_ref.authenticated);
                 }
                 conn.parser.reset();
                 pos += consumed;
@@ -213,6 +214,9 @@ fn execute(
         return;
     }
     let db = client.db;
+    if super::monitor::active() && !client.monitor && spec.flags & flags::SKIP_MONITOR == 0 {
+        super::monitor::feed(lctx.shards, data, db, &client.addr, &args);
+    }
     match spec.handler {
         Handler::Conn(f) => {
             let mut ctx = ConnCtx {

@@ -4,4 +4,5 @@
 
 pub mod client;
 pub mod conn;
+pub mod monitor;
 pub mod net;

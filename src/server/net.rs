@@ -180,6 +180,7 @@ pub struct NetLoop {
     completions: Rc<Completions>,
     dirty: Vec<(u32, u32)>,
     limits: Limits,
+    by_client: hashbrown::HashMap<u64, (u32, u32)>,
 }
 
 impl NetLoop {
@@ -233,6 +234,7 @@ impl NetLoop {
             completions,
             dirty: Vec::new(),
             limits,
+            by_client: hashbrown::HashMap::new(),
         };
         for i in 0..nl.listeners.len() {
             nl.arm_accept(i);
@@ -301,6 +303,7 @@ impl NetLoop {
                 }
             }
             self.check_killed();
+            self.deliver_pushes();
             self.process_dirty();
 
             if !had_cqes && !had_ready {
@@ -419,6 +422,12 @@ impl NetLoop {
             client,
         });
         let gen = self.conns.gens[slot as usize];
+        self.by_client.insert(id, (slot, gen));
+        if !authenticated {
+            if let Some(c) = self.conns.get(slot, gen) {
+                c.parser.set_auth_required(true);
+            }
+        }
         self.arm_recv(slot, gen, fd);
     }
 
@@ -552,6 +561,19 @@ impl NetLoop {
         }
     }
 
+    /// Appends bytes queued for local clients (MONITOR feed) to their output.
+    fn deliver_pushes(&mut self) {
+        let pushes = std::mem::take(&mut self.shards.data.borrow_mut().pushes);
+        for (id, bytes) in pushes {
+            if let Some(&(slot, gen)) = self.by_client.get(&id) {
+                if let Some(conn) = self.conns.get(slot, gen) {
+                    conn.wbuf.extend_from_slice(&bytes);
+                    self.dirty.push((slot, gen));
+                }
+            }
+        }
+    }
+
     /// Marks connections whose client was killed (CLIENT KILL from any shard).
     fn check_killed(&mut self) {
         let pending = std::mem::replace(&mut self.shards.data.borrow_mut().kill_pending, false);
@@ -572,7 +594,14 @@ impl NetLoop {
         if let Some(conn) = self.conns.remove(slot) {
             // SAFETY: no operation on this fd is in flight any more.
             unsafe { libc::close(conn.fd) };
-            let id = conn.client.borrow().id;
+            let (id, monitor) = {
+                let c = conn.client.borrow();
+                (c.id, c.monitor)
+            };
+            if monitor {
+                super::monitor::remove(id);
+            }
+            self.by_client.remove(&id);
             let mut data = self.shards.data.borrow_mut();
             data.clients.remove(&id);
             data.stats.connected_clients = data.stats.connected_clients.saturating_sub(1);

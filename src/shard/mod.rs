@@ -134,6 +134,8 @@ pub struct ShardData {
     pub kill_pending: bool,
     /// Wakes this shard's network loop.
     pub loop_waker: Option<Rc<crate::server::conn::Completions>>,
+    /// Bytes to append to the output of local clients (MONITOR feed): (client id, bytes).
+    pub pushes: Vec<(u64, Vec<u8>)>,
 }
 
 impl ShardData {
@@ -156,12 +158,21 @@ impl ShardData {
             shutdown: Rc::new(std::cell::Cell::new(false)),
             kill_pending: false,
             loop_waker: None,
+            pushes: Vec::new(),
         }
     }
 
     /// Asks the network loop to look at its clients again (after CLIENT KILL).
     pub fn wake_loop(&mut self) {
         self.kill_pending = true;
+        if let Some(w) = &self.loop_waker {
+            w.notify();
+        }
+    }
+
+    /// Queues `bytes` for the output of local client `client_id` and wakes the loop.
+    pub fn push_to_client(&mut self, client_id: u64, bytes: Vec<u8>) {
+        self.pushes.push((client_id, bytes));
         if let Some(w) = &self.loop_waker {
             w.notify();
         }
@@ -271,6 +282,16 @@ impl Shards {
             panic!("shard {shard} is gone");
         }
         rx.await.expect("shard dropped a reply")
+    }
+
+    /// Sends `job` to `shard` without waiting for it to run (dropped if the shard's queue
+    /// is full). Runs inline for the local shard.
+    pub fn post(&self, shard: usize, data: &mut ShardData, job: Job) {
+        if shard == self.id {
+            job(data);
+        } else if let Some(s) = &self.senders {
+            let _ = s.try_send_to(shard, job);
+        }
     }
 
     /// Runs `f` on every shard concurrently; results in shard order.

@@ -679,7 +679,7 @@ async fn client_kill(actx: &AsyncCtx, a: Args<'_>, buf: &mut Vec<u8>) {
         addr = Some(String::from_utf8_lossy(a.get(2)).into_owned());
         skipme = false;
     } else {
-        if a.len() < 4 || a.len() % 2 != 0 {
+        if a.len() < 4 || !a.len().is_multiple_of(2) {
             actx.writer(buf).error(SYNTAX_ERR);
             return;
         }
@@ -795,7 +795,7 @@ fn config(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 w.bulk(v.as_bytes());
             }
         } else if eq_ic(sub, "set") {
-            if a.len() < 4 || a.len() % 2 != 0 {
+            if a.len() < 4 || !a.len().is_multiple_of(2) {
                 sub_arity_error(&mut actx.writer(&mut buf), "config", sub);
                 return buf;
             }

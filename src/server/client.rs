@@ -40,8 +40,8 @@ pub struct ClientState {
     pub fd: i32,
     /// Connection time.
     pub created: Instant,
-    /// Time of the last command.
-    pub last_active: Instant,
+    /// Time of the last command, Unix milliseconds.
+    pub last_active_ms: u64,
     /// Name of the last command.
     pub last_cmd: &'static str,
     /// CLIENT REPLY mode.
@@ -72,7 +72,7 @@ impl ClientState {
             laddr: String::new(),
             fd: -1,
             created: now,
-            last_active: now,
+            last_active_ms: crate::shard::now_ms(),
             last_cmd: "NULL",
             reply_mode: ReplyMode::On,
             no_evict: false,
@@ -85,7 +85,7 @@ impl ClientState {
     /// The CLIENT LIST / CLIENT INFO line for this client (without trailing newline).
     pub fn info_line(&self) -> String {
         let age = self.created.elapsed().as_secs();
-        let idle = self.last_active.elapsed().as_secs();
+        let idle = crate::shard::now_ms().saturating_sub(self.last_active_ms) / 1000;
         let flags = if self.monitor { "O" } else { "N" };
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",

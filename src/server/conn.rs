@@ -197,6 +197,7 @@ fn execute(
     };
     data.stats.total_commands += 1;
     client.last_cmd = spec.name;
+    client.last_active_ms = now;
     if !spec.arity_ok(args.len()) {
         let msg = arity_error(name);
         ReplyWriter::new(wbuf, resp3).error(&msg);

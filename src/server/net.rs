@@ -181,6 +181,7 @@ pub struct NetLoop {
     dirty: Vec<(u32, u32)>,
     limits: Limits,
     by_client: hashbrown::HashMap<u64, (u32, u32)>,
+    query_buffer_limit: u64,
 }
 
 impl NetLoop {
@@ -222,6 +223,7 @@ impl NetLoop {
                 ..Limits::default()
             }
         };
+        let query_buffer_limit = shards.data.borrow().config.client_query_buffer_limit;
         let completions = Rc::new(Completions::default());
         shards.data.borrow_mut().loop_waker = Some(completions.clone());
         let mut nl = NetLoop {
@@ -235,6 +237,7 @@ impl NetLoop {
             dirty: Vec::new(),
             limits,
             by_client: hashbrown::HashMap::new(),
+            query_buffer_limit,
         };
         for i in 0..nl.listeners.len() {
             nl.arm_accept(i);
@@ -391,6 +394,7 @@ impl NetLoop {
             return;
         }
         set_nodelay(fd);
+        set_keepalive(fd, self.shards.data.borrow().config.tcp_keepalive);
         let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
         let mut data = self.shards.data.borrow_mut();
         let authenticated = data.config.requirepass.is_empty();
@@ -444,6 +448,15 @@ impl NetLoop {
             let bid = bid.expect("recv with buffer select");
             if !conn.closing {
                 conn.rbuf.extend_from_slice(self.bufring.buf(bid, res as usize));
+                if conn.rbuf.len() as u64 > self.query_buffer_limit {
+                    // Redis closes a client whose unparsed input passes the limit.
+                    log::warn!(
+                        "closing client that reached max query buffer length ({} bytes)",
+                        conn.rbuf.len()
+                    );
+                    conn.rbuf = Vec::new();
+                    conn.closing = true;
+                }
             }
             self.bufring.push(bid);
             self.shards.data.borrow_mut().stats.net_input_bytes += res as u64;
@@ -634,6 +647,24 @@ fn drain_eventfd(fd: RawFd) {
     let mut v: u64 = 0;
     // SAFETY: reading 8 bytes into a u64 from our own non-blocking eventfd.
     unsafe { libc::read(fd, &mut v as *mut u64 as *mut libc::c_void, 8) };
+}
+
+/// Enables TCP keepalive probes every `interval` seconds (0 = off), like Redis's
+/// `tcp-keepalive`.
+fn set_keepalive(fd: RawFd, interval: u64) {
+    if interval == 0 {
+        return;
+    }
+    let sock = std::mem::ManuallyDrop::new(unsafe {
+        // SAFETY: borrowed only for the call; ManuallyDrop keeps the fd open.
+        <socket2::Socket as std::os::unix::io::FromRawFd>::from_raw_fd(fd)
+    });
+    let secs = Duration::from_secs(interval);
+    let ka = socket2::TcpKeepalive::new()
+        .with_time(secs)
+        .with_interval(Duration::from_secs((interval / 3).max(1)))
+        .with_retries(3);
+    let _ = sock.set_tcp_keepalive(&ka);
 }
 
 fn set_nodelay(fd: RawFd) {

@@ -170,6 +170,27 @@ impl ShardData {
         }
     }
 
+    /// Asks the loop to close clients idle for longer than `--timeout` seconds (0 = never).
+    /// Monitors are exempt, as in Redis.
+    pub fn close_idle_clients(&mut self) {
+        let timeout = self.config.timeout;
+        if timeout == 0 {
+            return;
+        }
+        let now = now_ms();
+        let mut any = false;
+        for c in self.clients.values() {
+            let mut c = c.borrow_mut();
+            if !c.monitor && now.saturating_sub(c.last_active_ms) > timeout * 1000 {
+                c.close_requested = true;
+                any = true;
+            }
+        }
+        if any {
+            self.wake_loop();
+        }
+    }
+
     /// Queues `bytes` for the output of local client `client_id` and wakes the loop.
     pub fn push_to_client(&mut self, client_id: u64, bytes: Vec<u8>) {
         self.pushes.push((client_id, bytes));

@@ -190,6 +190,7 @@ async fn shard_main(
                 let mut d = data.borrow_mut();
                 d.tick_clock();
                 d.active_expire_cycle(budget);
+                d.close_idle_clients();
             }
         })
         .detach();

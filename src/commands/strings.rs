@@ -305,7 +305,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         acl: "@read @string @slow",
         handler: Handler::Keyed {
             run: lcs,
-            cross: None,
+            cross: Some(lcs_cross),
         },
     },
 ];
@@ -1687,25 +1687,59 @@ fn setrange(ctx: &mut Ctx, args: Args) {
 /// One matching range of `LCS ... IDX`: (a_start, a_end, b_start, b_end, len).
 type LcsMatch = (u32, u32, u32, u32, u32);
 
+/// One LCS input as read on its shard: `Ok(None)` for a missing key, `Err(())` for a
+/// non-string value.
+type LcsInput = Result<Option<Vec<u8>>, ()>;
+
+/// Reads one LCS input (a read lookup: counts a keyspace hit or miss).
+fn lcs_fetch(d: &mut ShardData, db: usize, key: &[u8], now: u64) -> LcsInput {
+    match lookup_read(d, db, key, now) {
+        None => Ok(None),
+        Some(e) => e.value.with_str(|s| Some(s.to_vec())).ok_or(()),
+    }
+}
+
 /// `LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]`
 fn lcs(ctx: &mut Ctx, args: Args) {
     let now = ctx.now_ms;
-    let mut strings: [Option<Vec<u8>>; 2] = [None, None];
-    let mut wrong = false;
-    for (slot, i) in strings.iter_mut().zip([1, 2]) {
-        if let Some(e) = lookup_read(ctx.shard, ctx.db, args.get(i), now) {
-            match e.value.with_str(|s| s.to_vec()) {
-                Some(v) => *slot = Some(v),
-                None => wrong = true,
-            }
-        }
-    }
-    if wrong {
-        return ctx
-            .out
-            .error(b"ERR The specified keys must contain string values");
-    }
-    let [a, b] = strings;
+    let a = lcs_fetch(ctx.shard, ctx.db, args.get(1), now);
+    let b = lcs_fetch(ctx.shard, ctx.db, args.get(2), now);
+    let max = max_string_len(ctx.shard);
+    lcs_reply(&mut ctx.out, a, b, args, max);
+}
+
+/// Cross-shard LCS: reads both strings under the key locks, then computes on the
+/// coordinating shard.
+fn lcs_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
+    Box::pin(async move {
+        let a = args.view();
+        let db = ctx.client.db;
+        let (k1, k2) = (a.get(1).to_vec(), a.get(2).to_vec());
+        let (s1, s2) = (ctx.shards.owner(&k1), ctx.shards.owner(&k2));
+        let groups = ctx.shards.group_keys(db, [&k1[..], &k2[..]]);
+        ctx.shards.lock(&groups).await;
+        let x = ctx
+            .shards
+            .run_on(s1, move |d| lcs_fetch(d, db, &k1, now_ms()))
+            .await;
+        let y = ctx
+            .shards
+            .run_on(s2, move |d| lcs_fetch(d, db, &k2, now_ms()))
+            .await;
+        ctx.shards.unlock(&groups).await;
+        let max = max_string_len(&ctx.shards.data.borrow());
+        let mut buf = Vec::new();
+        lcs_reply(&mut ctx.writer(&mut buf), x, y, a, max);
+        buf
+    })
+}
+
+/// Redis's `lcsCommand` once both inputs are read: option parsing, the dynamic-programming
+/// table, and the reply (the string, its length, or the matching ranges with `IDX`).
+fn lcs_reply(out: &mut ReplyWriter, a: LcsInput, b: LcsInput, args: Args, max: u64) {
+    let (Ok(a), Ok(b)) = (a, b) else {
+        return out.error(b"ERR The specified keys must contain string values");
+    };
     let (a, b) = (a.unwrap_or_default(), b.unwrap_or_default());
 
     let (mut getlen, mut getidx, mut withmatchlen) = (false, false, false);
@@ -1723,26 +1757,24 @@ fn lcs(ctx: &mut Ctx, args: Args) {
         } else if eq_ic(o, "minmatchlen") && more > 0 {
             match parse_int(args.get(j + 1)) {
                 Some(v) => minmatchlen = v.max(0),
-                None => return ctx.out.error(NOT_INT),
+                None => return out.error(NOT_INT),
             }
             j += 1;
         } else {
-            return ctx.out.error(SYNTAX_ERR);
+            return out.error(SYNTAX_ERR);
         }
         j += 1;
     }
     if getidx && getlen {
-        return ctx
-            .out
-            .error(b"ERR If you want both the length and indexes, please just use IDX.");
+        return out.error(b"ERR If you want both the length and indexes, please just use IDX.");
     }
     if a.len() as u64 >= u32::MAX as u64 - 1 || b.len() as u64 >= u32::MAX as u64 - 1 {
-        return ctx.out.error(b"ERR String too long for LCS");
+        return out.error(b"ERR String too long for LCS");
     }
     let (alen, blen) = (a.len(), b.len());
     let cells = (alen as u64 + 1) * (blen as u64 + 1);
-    if cells.saturating_mul(4) > max_string_len(ctx.shard) {
-        return ctx.out.error(
+    if cells.saturating_mul(4) > max {
+        return out.error(
             b"ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
         );
     }
@@ -1750,9 +1782,7 @@ fn lcs(ctx: &mut Ctx, args: Args) {
     let w = blen + 1;
     let mut table: Vec<u32> = Vec::new();
     if table.try_reserve_exact(cells as usize).is_err() {
-        return ctx
-            .out
-            .error(b"ERR Insufficient memory, failed allocating transient memory for LCS");
+        return out.error(b"ERR Insufficient memory, failed allocating transient memory for LCS");
     }
     table.resize(cells as usize, 0);
     for i in 1..=alen {
@@ -1817,7 +1847,6 @@ fn lcs(ctx: &mut Ctx, args: Args) {
             a_start = alen;
         }
     }
-    let out = &mut ctx.out;
     if getidx {
         out.map(2);
         out.bulk(b"matches");

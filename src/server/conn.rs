@@ -116,6 +116,7 @@ pub struct LoopCtx<'a> {
 pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
     let mut pos = 0usize;
     let now = now_ms();
+    let mut batch: Vec<BatchItem> = Vec::new();
     while !conn.waiting && !conn.closing && !conn.close_after_flush {
         let input = &conn.rbuf[pos..];
         if input.is_empty() || input.len() < conn.parser.needed() {
@@ -127,16 +128,26 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
                 if !args.is_empty() {
                     let client = conn.client.clone();
                     let mut client_ref = client.borrow_mut();
-                    execute(
-                        args,
-                        &mut conn.wbuf,
-                        &mut client_ref,
-                        data,
-                        lctx,
-                        now,
-                        &mut conn.waiting,
-                        &mut conn.waiting_suppressed,
-                    );
+                    if !batch.is_empty() {
+                        // A batch of commands for other shards is being gathered: add this
+                        // one if it is a plain keyed command, else run the batch first.
+                        if !add_to_batch(args, &mut client_ref, data, lctx, now, &mut batch) {
+                            conn.parser.reset();
+                            break;
+                        }
+                    } else {
+                        execute(
+                            args,
+                            &mut conn.wbuf,
+                            &mut client_ref,
+                            data,
+                            lctx,
+                            now,
+                            &mut conn.waiting,
+                            &mut conn.waiting_suppressed,
+                            &mut batch,
+                        );
+                    }
                     if client_ref.close_requested {
                         conn.close_after_flush = true;
                     }
@@ -144,9 +155,17 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
                 }
                 conn.parser.reset();
                 pos += consumed;
+                if batch.len() >= MAX_BATCH {
+                    break;
+                }
             }
             Ok(None) => break,
             Err(e) => {
+                if !batch.is_empty() {
+                    // Answer the batch first; the error is met again afterwards.
+                    conn.parser.reset();
+                    break;
+                }
                 let mut w = ReplyWriter::new(&mut conn.wbuf, false);
                 w.error(e.message().as_bytes());
                 data.count_error(e.message().as_bytes());
@@ -163,6 +182,131 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
             conn.rbuf.drain(..pos);
         }
     }
+    if !batch.is_empty() {
+        let shards = lctx.shards.clone();
+        let fut = Box::pin(async move { run_batch(&shards, batch).await });
+        let client = conn.client.borrow();
+        spawn_future(fut, &client, lctx, &mut conn.waiting, &mut conn.waiting_suppressed);
+    }
+}
+
+/// Most commands gathered into one cross-shard batch.
+const MAX_BATCH: usize = 1024;
+
+/// One keyed command bound for a shard, gathered from a pipeline.
+pub struct BatchItem {
+    owner: usize,
+    spec: &'static CommandSpec,
+    db: usize,
+    resp3: bool,
+    args: OwnedArgs,
+}
+
+/// Adds a plain keyed command (all keys on one shard) to `batch`; false if the command
+/// needs anything else (the batch then runs first).
+fn add_to_batch(
+    args: Args,
+    client: &mut super::client::ClientState,
+    data: &mut ShardData,
+    lctx: &LoopCtx,
+    now: u64,
+    batch: &mut Vec<BatchItem>,
+) -> bool {
+    if client.reply_mode != ReplyMode::On || !client.authenticated {
+        return false;
+    }
+    let Some((idx, spec)) = registry().lookup_indexed(args.get(0)) else {
+        return false;
+    };
+    if !spec.arity_ok(args.len()) {
+        return false;
+    }
+    let Handler::Keyed { .. } = spec.handler else {
+        return false;
+    };
+    let shards = lctx.shards;
+    let mut owner: Option<usize> = None;
+    let mut spread = false;
+    spec.for_each_key_pos(args.len(), |i| {
+        let s = shards.owner(args.get(i));
+        match owner {
+            None => owner = Some(s),
+            Some(o) if o != s => spread = true,
+            _ => {}
+        }
+    });
+    if spread {
+        return false;
+    }
+    let owner = owner.unwrap_or(data.id);
+    data.stats.total_commands += 1;
+    data.stats.cmds[idx].calls += 1;
+    client.last_cmd = spec.name;
+    client.last_active_ms = now;
+    if super::monitor::active() && !client.monitor {
+        super::monitor::feed(lctx.shards, data, client.db, &client.addr, &args);
+    }
+    batch.push(BatchItem {
+        owner,
+        spec,
+        db: client.db,
+        resp3: client.resp3,
+        args: OwnedArgs::from_args(&args),
+    });
+    true
+}
+
+/// Runs a batch: one message per shard with that shard's commands in order (the shards
+/// work concurrently), then the replies are put back in request order.
+async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
+    let n = batch.len();
+    let mut groups: std::collections::BTreeMap<usize, Vec<(usize, BatchItem)>> =
+        std::collections::BTreeMap::new();
+    for (i, item) in batch.into_iter().enumerate() {
+        groups.entry(item.owner).or_default().push((i, item));
+    }
+    let futs: Vec<_> = groups
+        .into_iter()
+        .map(|(owner, items)| {
+            let shards = shards.clone();
+            async move {
+                // Run in order until a command meets a locked key; the rest then goes
+                // one by one through the locking path.
+                let (mut done, rest) = shards
+                    .run_on(owner, move |d: &mut ShardData| {
+                        let mut done: Vec<(usize, Vec<u8>)> = Vec::with_capacity(items.len());
+                        let mut iter = items.into_iter();
+                        let mut rest = Vec::new();
+                        for (i, item) in iter.by_ref() {
+                            if keys_locked(item.spec, &item.args.view(), item.db, d) {
+                                rest.push((i, item));
+                                break;
+                            }
+                            let Handler::Keyed { run, .. } = item.spec.handler else {
+                                unreachable!("batched commands are keyed")
+                            };
+                            done.push((i, run_keyed(run, d, item.db, item.resp3, item.args.view())));
+                        }
+                        rest.extend(iter);
+                        (done, rest)
+                    })
+                    .await;
+                for (i, item) in rest {
+                    let reply =
+                        exec_keyed_remote(&shards, item.spec, owner, item.db, item.resp3, item.args)
+                            .await;
+                    done.push((i, reply));
+                }
+                done
+            }
+        })
+        .collect();
+    let results = crate::shard::futures_join_all(futs).await;
+    let mut replies: Vec<Vec<u8>> = vec![Vec::new(); n];
+    for (i, r) in results.into_iter().flatten() {
+        replies[i] = r;
+    }
+    replies.concat()
 }
 
 /// Runs one request. Appends the reply to `wbuf` unless the command went async (then
@@ -177,6 +321,7 @@ fn execute(
     now: u64,
     waiting: &mut bool,
     waiting_suppressed: &mut bool,
+    batch: &mut Vec<BatchItem>,
 ) {
     let start_len = wbuf.len();
     let resp3 = client.resp3;
@@ -262,6 +407,15 @@ fn execute(
                     out: ReplyWriter::new(wbuf, resp3),
                 };
                 run(&mut ctx, args);
+            } else if client.reply_mode == ReplyMode::On {
+                // Start a batch: following keyed commands join it (see process_input).
+                batch.push(BatchItem {
+                    owner,
+                    spec,
+                    db,
+                    resp3,
+                    args: OwnedArgs::from_args(&args),
+                });
             } else {
                 let owned = OwnedArgs::from_args(&args);
                 let shards = lctx.shards.clone();

@@ -29,7 +29,7 @@ fmt:
 
 test: lint
 	$(CARGO) build --release
-	$(CARGO) test --release -- --test-threads $(TEST_THREADS)
+	$(CARGO) test --release --no-fail-fast -- --test-threads $(TEST_THREADS)
 
 bench:
 	$(CARGO) bench

@@ -13,7 +13,11 @@ fn key(i: u64) -> Vec<u8> {
 fn filled(n: u64) -> Db {
     let mut db = Db::new();
     for i in 0..n {
-        db.set(&key(i), Value::from_bytes(b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), 0);
+        db.set(
+            &key(i),
+            Value::from_bytes(b"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            0,
+        );
     }
     db
 }

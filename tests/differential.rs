@@ -8,7 +8,8 @@
 //!   including errors.
 //! * `random_*`: a seeded random command stream over a small keyspace. The
 //!   seed is printed; reproduce a failure with `DIFF_SEED=<seed>`, change the
-//!   length with `DIFF_COMMANDS=<n>`.
+//!   length with `DIFF_COMMANDS=<n>`, leave commands out with
+//!   `DIFF_SKIP=LCS,SWAPDB`.
 //! * `resp3_*`, `protocol_errors_*`, `requirepass_*`, `scan_*`.
 //!
 //! `DIFF_SELFTEST=1` replaces Libellule by a second redis-server, to check
@@ -834,8 +835,8 @@ EXPIRE b 100 NX XX
 EXPIRE b 100 GT LT
 EXPIRE b 100 NX GT
 EXPIRE b 100 NX LT
-EXPIRE b 100 XX GT
-EXPIRE b 100 GT GT
+EXPIRE b 120 XX GT
+EXPIRE b 150 GT GT
 EXPIRE b 100 FOO
 EXPIRE b abc
 EXPIRE b 1.5
@@ -2161,8 +2162,19 @@ fn run_random(io_threads: &str) {
     // Per command: (count, errors, nils), printed at the end (visible with
     // --nocapture) to show what the stream exercised.
     let mut stats: std::collections::BTreeMap<String, (u32, u32, u32)> = Default::default();
+    // DIFF_SKIP=LCS,SWAPDB leaves commands out of the stream (to look past a
+    // known mismatch while developing).
+    let skip: Vec<String> = std::env::var("DIFF_SKIP")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .filter(|s| !s.is_empty())
+        .collect();
     for i in 0..n {
-        let cmd = g.command();
+        let mut cmd = g.command();
+        while skip.contains(&upper(&cmd[0])) {
+            cmd = g.command();
+        }
         let (r, _) = d.exec(&cmd);
         let e = stats.entry(upper(&cmd[0])).or_default();
         e.0 += 1;

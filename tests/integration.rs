@@ -245,8 +245,8 @@ fn many_concurrent_connections() {
     }
     let mut con = server.redis();
     let total: i64 = con.get("shared:counter").unwrap();
-    assert_eq!(total, (threads * per_thread) as i64);
-    assert_eq!(dbsize(&mut con), (threads * per_thread) as i64 + 1);
+    assert_eq!(total, threads * per_thread);
+    assert_eq!(dbsize(&mut con), threads * per_thread + 1);
 
     // Many simultaneously open connections, all served.
     let mut conns: Vec<RawConn> = (0..300).map(|_| server.conn()).collect();
@@ -618,4 +618,23 @@ fn idle_cross_shard_requests_are_not_delayed() {
         "100 sequential cross-shard MSET+EXISTS took {write_time:?}"
     );
     eprintln!("100 cross-shard MGETs: {mget_time:?}; 100 MSET+EXISTS: {write_time:?}");
+}
+
+/// A client that sends its commands and then shuts down its write side
+/// (like `printf 'PING\r\n' | nc -N host port`) still gets every reply
+/// before the server closes the connection.
+#[test]
+fn replies_are_sent_after_client_half_close() {
+    let server = Server::start(&["--io_threads", "2"]);
+    let mut c = server.conn();
+    c.send_raw(b"PING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\nGET k\r\n");
+    c.shutdown_write();
+    let rest = c
+        .wait_closed(Duration::from_secs(10))
+        .expect("server did not close the connection after the client's EOF");
+    assert_eq!(
+        escape_bytes(&rest),
+        escape_bytes(b"+PONG\r\n+OK\r\n$1\r\nv\r\n"),
+        "replies lost after the client's half-close"
+    );
 }

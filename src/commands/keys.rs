@@ -554,7 +554,7 @@ fn touch_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
 // EXPIRE family, TTL family, PERSIST, TYPE
 // ---------------------------------------------------------------------------------------
 
-/// EXPIRE option bits.
+/// EXPIRE option: set only when the key has no TTL.
 const EXPIRE_NX: u32 = 1;
 /// Set only when the key has a TTL.
 const EXPIRE_XX: u32 = 2;

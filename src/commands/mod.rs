@@ -223,7 +223,11 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
 
 /// The registry: a lookup table from lower-case command name to spec.
 pub struct Registry {
-    map: hashbrown::HashMap<&'static [u8], (usize, &'static CommandSpec), foldhash::fast::FixedState>,
+    map: hashbrown::HashMap<
+        &'static [u8],
+        (usize, &'static CommandSpec),
+        foldhash::fast::FixedState,
+    >,
     /// All specs, in registration order.
     pub list: Vec<&'static CommandSpec>,
 }

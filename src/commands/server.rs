@@ -13,24 +13,142 @@ use std::fmt::Write as _;
 
 /// The commands of this family.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("ping", -1, flags::FAST | flags::SUBSCRIBE_OK, "@fast @connection", Handler::Conn(ping)),
-    spec("echo", 2, flags::FAST, "@fast @connection", Handler::Conn(echo)),
-    spec("quit", -1, flags::NO_AUTH | flags::FAST | flags::ALLOW_BUSY | flags::LOADING | flags::STALE, "@fast @connection", Handler::Conn(quit)),
-    spec("reset", 1, flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY, "@fast @connection", Handler::Conn(reset)),
-    spec("hello", -1, flags::SKIP_MONITOR | flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY, "@fast @connection", Handler::Conn(hello)),
-    spec("auth", -2, flags::SKIP_MONITOR | flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST | flags::NO_AUTH | flags::ALLOW_BUSY, "@fast @connection", Handler::Conn(auth)),
-    spec("select", 2, flags::LOADING | flags::STALE | flags::FAST, "@fast @connection", Handler::Conn(select)),
-    spec("client", -2, flags::NOSCRIPT | flags::LOADING | flags::STALE, "@slow @connection", Handler::Async(client_async)),
-    spec("info", -1, flags::LOADING | flags::STALE, "@slow @dangerous", Handler::Async(info)),
-    spec("config", -2, flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE, "@admin @slow @dangerous", Handler::Async(config)),
-    spec("command", -1, flags::LOADING | flags::STALE, "@slow @connection", Handler::Conn(command)),
-    spec("time", 1, flags::LOADING | flags::STALE | flags::FAST, "@fast", Handler::Conn(time)),
-    spec("shutdown", -1, flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::NO_MULTI | flags::ALLOW_BUSY, "@admin @slow @dangerous", Handler::Conn(shutdown)),
-    spec("monitor", 1, flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE, "@admin @slow @dangerous", Handler::Conn(monitor)),
-    spec("debug", -2, flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE, "@admin @slow @dangerous", Handler::Conn(debug)),
+    spec(
+        "ping",
+        -1,
+        flags::FAST | flags::SUBSCRIBE_OK,
+        "@fast @connection",
+        Handler::Conn(ping),
+    ),
+    spec(
+        "echo",
+        2,
+        flags::FAST,
+        "@fast @connection",
+        Handler::Conn(echo),
+    ),
+    spec(
+        "quit",
+        -1,
+        flags::NO_AUTH | flags::FAST | flags::ALLOW_BUSY | flags::LOADING | flags::STALE,
+        "@fast @connection",
+        Handler::Conn(quit),
+    ),
+    spec(
+        "reset",
+        1,
+        flags::NOSCRIPT
+            | flags::LOADING
+            | flags::STALE
+            | flags::FAST
+            | flags::NO_AUTH
+            | flags::ALLOW_BUSY,
+        "@fast @connection",
+        Handler::Conn(reset),
+    ),
+    spec(
+        "hello",
+        -1,
+        flags::SKIP_MONITOR
+            | flags::NOSCRIPT
+            | flags::LOADING
+            | flags::STALE
+            | flags::FAST
+            | flags::NO_AUTH
+            | flags::ALLOW_BUSY,
+        "@fast @connection",
+        Handler::Conn(hello),
+    ),
+    spec(
+        "auth",
+        -2,
+        flags::SKIP_MONITOR
+            | flags::NOSCRIPT
+            | flags::LOADING
+            | flags::STALE
+            | flags::FAST
+            | flags::NO_AUTH
+            | flags::ALLOW_BUSY,
+        "@fast @connection",
+        Handler::Conn(auth),
+    ),
+    spec(
+        "select",
+        2,
+        flags::LOADING | flags::STALE | flags::FAST,
+        "@fast @connection",
+        Handler::Conn(select),
+    ),
+    spec(
+        "client",
+        -2,
+        flags::NOSCRIPT | flags::LOADING | flags::STALE,
+        "@slow @connection",
+        Handler::Async(client_async),
+    ),
+    spec(
+        "info",
+        -1,
+        flags::LOADING | flags::STALE,
+        "@slow @dangerous",
+        Handler::Async(info),
+    ),
+    spec(
+        "config",
+        -2,
+        flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE,
+        "@admin @slow @dangerous",
+        Handler::Async(config),
+    ),
+    spec(
+        "command",
+        -1,
+        flags::LOADING | flags::STALE,
+        "@slow @connection",
+        Handler::Conn(command),
+    ),
+    spec(
+        "time",
+        1,
+        flags::LOADING | flags::STALE | flags::FAST,
+        "@fast",
+        Handler::Conn(time),
+    ),
+    spec(
+        "shutdown",
+        -1,
+        flags::ADMIN
+            | flags::NOSCRIPT
+            | flags::LOADING
+            | flags::STALE
+            | flags::NO_MULTI
+            | flags::ALLOW_BUSY,
+        "@admin @slow @dangerous",
+        Handler::Conn(shutdown),
+    ),
+    spec(
+        "monitor",
+        1,
+        flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE,
+        "@admin @slow @dangerous",
+        Handler::Conn(monitor),
+    ),
+    spec(
+        "debug",
+        -2,
+        flags::ADMIN | flags::NOSCRIPT | flags::LOADING | flags::STALE,
+        "@admin @slow @dangerous",
+        Handler::Conn(debug),
+    ),
 ];
 
-const fn spec(name: &'static str, arity: i32, flags: u32, acl: &'static str, handler: Handler) -> CommandSpec {
+const fn spec(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    acl: &'static str,
+    handler: Handler,
+) -> CommandSpec {
     CommandSpec {
         name,
         arity,
@@ -150,7 +268,8 @@ fn hello(ctx: &mut ConnCtx, args: Args) {
         match parse_int(args.get(1)) {
             Some(v) => proto = Some(v),
             None => {
-                ctx.out.error(b"ERR Protocol version is not an integer or out of range");
+                ctx.out
+                    .error(b"ERR Protocol version is not an integer or out of range");
                 return;
             }
         }
@@ -195,7 +314,8 @@ fn hello(ctx: &mut ConnCtx, args: Args) {
     }
     if let Some(name) = setname {
         if !valid_client_name(&name) {
-            ctx.out.error(b"ERR Client names cannot contain spaces, newlines or special characters.");
+            ctx.out
+                .error(b"ERR Client names cannot contain spaces, newlines or special characters.");
             return;
         }
         ctx.client.name = name;
@@ -295,7 +415,8 @@ fn debug(ctx: &mut ConnCtx, args: Args) {
         }
     } else if eq_ic(sub, "help") {
         ctx.out.array(2);
-        ctx.out.simple(b"DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+        ctx.out
+            .simple(b"DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
         ctx.out.simple(b"SLEEP <seconds>");
     } else {
         subcommand_error(&mut ctx.out, "debug", sub);
@@ -373,7 +494,11 @@ fn command(ctx: &mut ConnCtx, args: Args) {
                 let cat = String::from_utf8_lossy(val).to_ascii_lowercase();
                 names.retain(|n| {
                     reg.lookup(n.as_bytes())
-                        .map(|s| s.acl.split_whitespace().any(|c| c.trim_start_matches('@') == cat))
+                        .map(|s| {
+                            s.acl
+                                .split_whitespace()
+                                .any(|c| c.trim_start_matches('@') == cat)
+                        })
                         .unwrap_or(false)
                 });
             } else if eq_ic(kind, "module") {
@@ -401,13 +526,19 @@ fn command(ctx: &mut ConnCtx, args: Args) {
             ctx.out.bulk(s.name.as_bytes());
             ctx.out.map(2);
             ctx.out.bulk(b"summary");
-            ctx.out.bulk(format!("The {} command.", s.name.to_ascii_uppercase()).as_bytes());
+            ctx.out
+                .bulk(format!("The {} command.", s.name.to_ascii_uppercase()).as_bytes());
             ctx.out.bulk(b"group");
             let group = s
                 .acl
                 .split_whitespace()
                 .map(|c| c.trim_start_matches('@'))
-                .find(|c| !matches!(*c, "fast" | "slow" | "read" | "write" | "dangerous" | "admin"))
+                .find(|c| {
+                    !matches!(
+                        *c,
+                        "fast" | "slow" | "read" | "write" | "dangerous" | "admin"
+                    )
+                })
                 .unwrap_or("generic");
             ctx.out.bulk(group.as_bytes());
         }
@@ -421,7 +552,8 @@ fn command(ctx: &mut ConnCtx, args: Args) {
         };
         let argc = args.len() - 2;
         if !s.arity_ok(argc) {
-            ctx.out.error(b"ERR Invalid number of arguments specified for command");
+            ctx.out
+                .error(b"ERR Invalid number of arguments specified for command");
             return;
         }
         let mut keys = Vec::new();
@@ -478,7 +610,12 @@ fn client_async(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 while i < a.len() {
                     if eq_ic(a.get(i), "type") && i + 1 < a.len() {
                         let t = a.get(i + 1);
-                        if !(eq_ic(t, "normal") || eq_ic(t, "master") || eq_ic(t, "replica") || eq_ic(t, "pubsub") || eq_ic(t, "slave")) {
+                        if !(eq_ic(t, "normal")
+                            || eq_ic(t, "master")
+                            || eq_ic(t, "replica")
+                            || eq_ic(t, "pubsub")
+                            || eq_ic(t, "slave"))
+                        {
                             let mut m = b"ERR Unknown client type '".to_vec();
                             m.extend_from_slice(t);
                             m.push(b'\'');
@@ -518,7 +655,12 @@ fn client_async(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     .run_on_all(move |d| {
                         let mut s = String::new();
                         for (id, c) in &d.clients {
-                            if ids.as_ref().as_ref().map(|v| v.contains(id)).unwrap_or(true) {
+                            if ids
+                                .as_ref()
+                                .as_ref()
+                                .map(|v| v.contains(id))
+                                .unwrap_or(true)
+                            {
                                 s.push_str(&c.borrow().info_line());
                                 s.push('\n');
                             }
@@ -532,10 +674,13 @@ fn client_async(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             b"info" if a.len() == 2 => {
                 let line = actx
                     .shards
-                    .run_on(home, move |d| d.clients.get(&me).map(|c| c.borrow().info_line()))
+                    .run_on(home, move |d| {
+                        d.clients.get(&me).map(|c| c.borrow().info_line())
+                    })
                     .await
                     .unwrap_or_default();
-                actx.writer(&mut buf).verbatim(format!("{line}\n").as_bytes());
+                actx.writer(&mut buf)
+                    .verbatim(format!("{line}\n").as_bytes());
             }
             b"kill" => client_kill(&actx, a, &mut buf).await,
             _ => {
@@ -690,7 +835,8 @@ async fn client_kill(actx: &AsyncCtx, a: Args<'_>, buf: &mut Vec<u8>) {
                 match parse_int(v) {
                     Some(x) if x > 0 => id = Some(x as u64),
                     _ => {
-                        actx.writer(buf).error(b"ERR client-id should be greater than 0");
+                        actx.writer(buf)
+                            .error(b"ERR client-id should be greater than 0");
                         return;
                     }
                 }
@@ -801,7 +947,12 @@ fn config(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             }
             let pairs: Vec<(String, Vec<u8>)> = (2..a.len())
                 .step_by(2)
-                .map(|i| (String::from_utf8_lossy(a.get(i)).into_owned(), a.get(i + 1).to_vec()))
+                .map(|i| {
+                    (
+                        String::from_utf8_lossy(a.get(i)).into_owned(),
+                        a.get(i + 1).to_vec(),
+                    )
+                })
                 .collect();
             // Validate on a copy first so a bad value changes nothing anywhere.
             let check = pairs.clone();
@@ -837,7 +988,8 @@ fn config(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             actx.shards.run_on_all(|d| d.reset_stats()).await;
             actx.writer(&mut buf).ok();
         } else if eq_ic(sub, "rewrite") {
-            actx.writer(&mut buf).error(b"ERR The server is running without a config file");
+            actx.writer(&mut buf)
+                .error(b"ERR The server is running without a config file");
         } else if eq_ic(sub, "help") {
             let lines: &[&[u8]] = &[
                 b"CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -877,7 +1029,11 @@ struct InfoShard {
 fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
     Box::pin(async move {
         let a = args.view();
-        let mut sections: Vec<String> = a.iter().skip(1).map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
+        let mut sections: Vec<String> = a
+            .iter()
+            .skip(1)
+            .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
+            .collect();
         if sections.is_empty() {
             sections.push("default".into());
         }
@@ -890,7 +1046,12 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         let shards = actx
             .shards
             .run_on_all(|d| InfoShard {
-                keys: d.dbs.iter().enumerate().map(|(i, db)| (i, db.len(), db.expires_len() as u64)).collect(),
+                keys: d
+                    .dbs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, db)| (i, db.len(), db.expires_len() as u64))
+                    .collect(),
                 stats: d.stats.clone(),
                 expired: d.dbs.iter().map(|db| db.expired_keys).sum(),
             })
@@ -901,7 +1062,9 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             .await;
         let nshards = actx.shards.n;
         let mut s = String::new();
-        let sum = |f: &dyn Fn(&crate::shard::ShardStats) -> u64| -> u64 { shards.iter().map(|x| f(&x.stats)).sum() };
+        let sum = |f: &dyn Fn(&crate::shard::ShardStats) -> u64| -> u64 {
+            shards.iter().map(|x| f(&x.stats)).sum()
+        };
         let uptime = started.elapsed().as_secs();
         if want("server") {
             let _ = write!(
@@ -968,7 +1131,10 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         }
         if want("cpu") {
             let (user, sys) = cpu_times();
-            let _ = write!(s, "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\r\n");
+            let _ = write!(
+                s,
+                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\n\r\n"
+            );
         }
         if want("commandstats") {
             s.push_str("# Commandstats\r\n");
@@ -981,7 +1147,11 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 if calls + rejected == 0 {
                     continue;
                 }
-                let per = if calls > 0 { usec as f64 / calls as f64 } else { 0.0 };
+                let per = if calls > 0 {
+                    usec as f64 / calls as f64
+                } else {
+                    0.0
+                };
                 let _ = write!(
                     s,
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
@@ -1030,14 +1200,20 @@ fn run_id() -> &'static str {
     ID.get_or_init(|| {
         use rand::Rng;
         let mut rng = rand::thread_rng();
-        (0..40).map(|_| format!("{:x}", rng.gen_range(0..16u8))).collect()
+        (0..40)
+            .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+            .collect()
     })
 }
 
 fn read_rss() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
 }

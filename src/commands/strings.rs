@@ -349,14 +349,23 @@ fn expire_time_error(out: &mut ReplyWriter, cmd: &[u8]) {
 
 /// SET / GETEX option bits (Redis's `OBJ_*` flags).
 mod opt {
+    /// Set only when the key does not exist.
     pub const NX: u32 = 1 << 0;
+    /// Set only when the key exists.
     pub const XX: u32 = 1 << 1;
+    /// Reply with the old value.
     pub const GET: u32 = 1 << 2;
+    /// Keep the key's TTL.
     pub const KEEPTTL: u32 = 1 << 3;
+    /// GETEX: remove the TTL.
     pub const PERSIST: u32 = 1 << 4;
+    /// Relative expiry in seconds.
     pub const EX: u32 = 1 << 5;
+    /// Relative expiry in milliseconds.
     pub const PX: u32 = 1 << 6;
+    /// Absolute expiry in Unix seconds.
     pub const EXAT: u32 = 1 << 7;
+    /// Absolute expiry in Unix milliseconds.
     pub const PXAT: u32 = 1 << 8;
     /// Any of the four expire options.
     pub const ANY_EXPIRE: u32 = EX | PX | EXAT | PXAT;
@@ -505,7 +514,7 @@ fn set_generic(
             }
         }
     } else if f & (opt::NX | opt::XX) != 0 {
-        found = ctx.db().exists(key, now);
+        found = ctx.db().lookup(key, now).is_some();
     } else {
         found = false;
     }

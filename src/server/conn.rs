@@ -84,6 +84,9 @@ pub struct Conn {
     pub waiting_suppressed: bool,
     /// Close once pending replies are written.
     pub close_after_flush: bool,
+    /// Stop parsing input (QUIT, protocol error, CLIENT KILL); unlike a peer's
+    /// half-close, which still lets the requests already received run.
+    pub input_done: bool,
     /// Closing: no more input; the fd closes when no operation is in flight.
     pub closing: bool,
     /// Peer closed its side.
@@ -117,7 +120,7 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
     let mut pos = 0usize;
     let now = now_ms();
     let mut batch: Vec<BatchItem> = Vec::new();
-    while !conn.waiting && !conn.closing && !conn.close_after_flush {
+    while !conn.waiting && !conn.closing && !conn.input_done {
         let input = &conn.rbuf[pos..];
         if input.is_empty() || input.len() < conn.parser.needed() {
             break;
@@ -150,6 +153,7 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
                     }
                     if client_ref.close_requested {
                         conn.close_after_flush = true;
+                        conn.input_done = true;
                     }
                     conn.parser.set_auth_required(!client_ref.authenticated);
                 }
@@ -170,6 +174,7 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
                 w.error(e.message().as_bytes());
                 data.count_error(e.message().as_bytes());
                 conn.close_after_flush = true;
+                conn.input_done = true;
                 pos = conn.rbuf.len();
                 break;
             }
@@ -186,7 +191,13 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
         let shards = lctx.shards.clone();
         let fut = Box::pin(async move { run_batch(&shards, batch).await });
         let client = conn.client.borrow();
-        spawn_future(fut, &client, lctx, &mut conn.waiting, &mut conn.waiting_suppressed);
+        spawn_future(
+            fut,
+            &client,
+            lctx,
+            &mut conn.waiting,
+            &mut conn.waiting_suppressed,
+        );
     }
 }
 
@@ -285,16 +296,20 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
                             let Handler::Keyed { run, .. } = item.spec.handler else {
                                 unreachable!("batched commands are keyed")
                             };
-                            done.push((i, run_keyed(run, d, item.db, item.resp3, item.args.view())));
+                            done.push((
+                                i,
+                                run_keyed(run, d, item.db, item.resp3, item.args.view()),
+                            ));
                         }
                         rest.extend(iter);
                         (done, rest)
                     })
                     .await;
                 for (i, item) in rest {
-                    let reply =
-                        exec_keyed_remote(&shards, item.spec, owner, item.db, item.resp3, item.args)
-                            .await;
+                    let reply = exec_keyed_remote(
+                        &shards, item.spec, owner, item.db, item.resp3, item.args,
+                    )
+                    .await;
                     done.push((i, reply));
                 }
                 done
@@ -327,16 +342,10 @@ fn execute(
     let resp3 = client.resp3;
     let name = args.get(0);
     let Some((idx, spec)) = registry().lookup_indexed(name) else {
+        // Redis 7.0 checks the command name before authentication.
         let msg = unknown_command_error(&args);
-        if !client.authenticated {
-            // Redis answers NOAUTH before revealing which commands exist.
-            let m: &[u8] = b"NOAUTH Authentication required.";
-            ReplyWriter::new(wbuf, resp3).error(m);
-            data.count_error(m);
-        } else {
-            ReplyWriter::new(wbuf, resp3).error(&msg);
-            data.count_error(&msg);
-        }
+        ReplyWriter::new(wbuf, resp3).error(&msg);
+        data.count_error(&msg);
         apply_reply_mode(client, wbuf, start_len);
         return;
     };

@@ -40,7 +40,14 @@ pub fn feed(shards: &Shards, data: &mut ShardData, db: usize, addr: &str, args: 
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     let mut line = String::new();
-    let _ = write!(line, "+{}.{:06} [{} {}]", now.as_secs(), now.subsec_micros(), db, addr);
+    let _ = write!(
+        line,
+        "+{}.{:06} [{} {}]",
+        now.as_secs(),
+        now.subsec_micros(),
+        db,
+        addr
+    );
     for a in args.iter() {
         line.push_str(" \"");
         for &c in a {

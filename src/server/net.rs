@@ -213,7 +213,9 @@ impl NetLoop {
         let bufring = BufRing::new(&ring).map_err(|e| {
             io::Error::new(
                 e.kind(),
-                format!("io_uring provided-buffer ring registration failed (kernel 5.19+ needed): {e}"),
+                format!(
+                    "io_uring provided-buffer ring registration failed (kernel 5.19+ needed): {e}"
+                ),
             )
         })?;
         let limits = {
@@ -387,7 +389,12 @@ impl NetLoop {
             let msg = b"-ERR max number of clients reached\r\n";
             // SAFETY: fd is a freshly accepted socket we own.
             unsafe {
-                libc::send(fd, msg.as_ptr() as *const _, msg.len(), libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+                libc::send(
+                    fd,
+                    msg.as_ptr() as *const _,
+                    msg.len(),
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                );
                 libc::close(fd);
             }
             self.shards.data.borrow_mut().stats.rejected_connections += 1;
@@ -421,6 +428,7 @@ impl NetLoop {
             waiting: false,
             waiting_suppressed: false,
             close_after_flush: false,
+            input_done: false,
             closing: false,
             eof: false,
             client,
@@ -447,7 +455,8 @@ impl NetLoop {
         if res > 0 {
             let bid = bid.expect("recv with buffer select");
             if !conn.closing {
-                conn.rbuf.extend_from_slice(self.bufring.buf(bid, res as usize));
+                conn.rbuf
+                    .extend_from_slice(self.bufring.buf(bid, res as usize));
                 if conn.rbuf.len() as u64 > self.query_buffer_limit {
                     // Redis closes a client whose unparsed input passes the limit.
                     log::warn!(
@@ -466,7 +475,14 @@ impl NetLoop {
         }
         if !more {
             let conn = self.conns.get(slot, gen).expect("live");
-            if res == 0 || (res < 0 && res != -libc::ENOBUFS) || conn.closing {
+            if res == 0 && !conn.closing {
+                // The peer half-closed: answer what it already sent, then close
+                // (redis-server does the same).
+                conn.recv_armed = false;
+                conn.eof = true;
+                conn.close_after_flush = true;
+                self.dirty.push((slot, gen));
+            } else if res <= 0 && res != -libc::ENOBUFS || conn.closing {
                 conn.recv_armed = false;
                 conn.eof = true;
                 conn.closing = true;
@@ -562,7 +578,11 @@ impl NetLoop {
                     .build()
                     .user_data(user_data(OP_SEND, slot, gen));
                 self.push_sqe(sqe);
-            } else if conn.close_after_flush && !conn.send_inflight && conn.wbuf.is_empty() {
+            } else if conn.close_after_flush
+                && !conn.send_inflight
+                && conn.wbuf.is_empty()
+                && !conn.waiting
+            {
                 conn.closing = true;
                 if conn.recv_armed {
                     // SAFETY: as above.
@@ -597,6 +617,7 @@ impl NetLoop {
             if let Some(conn) = c {
                 if conn.client.borrow().close_requested {
                     conn.close_after_flush = true;
+                    conn.input_done = true;
                     self.dirty.push((slot as u32, conn.gen));
                 }
             }
@@ -687,7 +708,11 @@ fn peer_addr(fd: RawFd, local: bool) -> String {
         // SAFETY: borrowed only for the call; ManuallyDrop keeps the fd open.
         <socket2::Socket as std::os::unix::io::FromRawFd>::from_raw_fd(fd)
     });
-    let addr = if local { sock.local_addr() } else { sock.peer_addr() };
+    let addr = if local {
+        sock.local_addr()
+    } else {
+        sock.peer_addr()
+    };
     match addr.ok().and_then(|a| a.as_socket()) {
         Some(a) => a.to_string(),
         None => String::from("?:0"),

@@ -269,7 +269,12 @@ pub struct Shards {
 
 impl Shards {
     /// Wraps this shard's data and mesh senders.
-    pub fn new(id: usize, n: usize, data: Rc<RefCell<ShardData>>, senders: Option<Senders<Job>>) -> Shards {
+    pub fn new(
+        id: usize,
+        n: usize,
+        data: Rc<RefCell<ShardData>>,
+        senders: Option<Senders<Job>>,
+    ) -> Shards {
         Shards {
             id,
             n,
@@ -384,7 +389,11 @@ impl Shards {
     }
 
     /// Groups `(db, key)` pairs by owning shard, for [`Shards::lock`].
-    pub fn group_keys<'a>(&self, db: usize, keys: impl IntoIterator<Item = &'a [u8]>) -> BTreeMap<usize, Vec<LockKey>> {
+    pub fn group_keys<'a>(
+        &self,
+        db: usize,
+        keys: impl IntoIterator<Item = &'a [u8]>,
+    ) -> BTreeMap<usize, Vec<LockKey>> {
         let mut groups: BTreeMap<usize, Vec<LockKey>> = BTreeMap::new();
         for k in keys {
             let list = groups.entry(self.owner(k)).or_default();

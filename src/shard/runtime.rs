@@ -51,7 +51,11 @@ pub fn shard_count(config: &Config) -> usize {
 fn bind_listener(ip: IpAddr, port: u16, backlog: u32) -> std::io::Result<RawFd> {
     use socket2::{Domain, Protocol, Socket, Type};
     let addr = SocketAddr::new(ip, port);
-    let domain = if ip.is_ipv6() { Domain::IPV6 } else { Domain::IPV4 };
+    let domain = if ip.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
     let sock = Socket::new(domain, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
     sock.set_reuse_address(true)?;
     sock.set_reuse_port(true)?;
@@ -199,5 +203,8 @@ async fn shard_main(
     if id == 0 {
         log::info!("Ready to accept connections");
     }
-    netloop.run().await.map_err(|e| format!("network loop: {e}"))
+    netloop
+        .run()
+        .await
+        .map_err(|e| format!("network loop: {e}"))
 }

@@ -993,10 +993,6 @@ const OBJECT_HELP: &[&str] = &[
 /// Redis's `OBJ_SHARED_REFCOUNT`, reported for shared integers.
 const SHARED_REFCOUNT: i64 = i32::MAX as i64;
 
-/// What `OBJECT FREQ` reports under an LFU policy: Libellule does not keep a per-key
-/// access counter yet, so every key reports Redis's initial counter (`LFU_INIT_VAL`).
-const LFU_INIT_VAL: i64 = 5;
-
 /// True when `maxmemory-policy` is an LFU policy.
 fn lfu_policy(shard: &ShardData) -> bool {
     shard
@@ -1070,7 +1066,7 @@ fn object(ctx: &mut Ctx, args: Args) {
             if !lfu {
                 return ctx.out.error(b"ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
             }
-            ctx.out.int(LFU_INIT_VAL)
+            ctx.out.int(e.freq_at(clock) as i64)
         }
     }
 }

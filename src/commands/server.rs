@@ -1069,7 +1069,7 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         if want("server") {
             let _ = write!(
                 s,
-                "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nlibellule_version:{}\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nio_threads_active:{}\r\nshards:{}\r\nexecutable:{}\r\nconfig_file:\r\n\r\n",
+                "# Server\r\nredis_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nlibellule_version:{}\r\nos:{}\r\narch_bits:64\r\nmultiplexing_api:io_uring\r\nprocess_id:{}\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nio_threads_active:{}\r\nshards:{}\r\nexecutable:{}\r\nconfig_file:\r\ncache_mode:{}\r\nprometheus_port:{}\r\nprotected_mode:{}\r\n\r\n",
                 crate::REDIS_COMPAT_VERSION,
                 crate::VERSION,
                 std::env::consts::OS,
@@ -1084,6 +1084,9 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 nshards,
                 nshards,
                 std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+                u8::from(config.cache_mode),
+                config.prometheus_port,
+                if config.protected_mode { "yes" } else { "no" },
             );
         }
         if want("clients") {
@@ -1107,7 +1110,17 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             );
         }
         if want("persistence") {
-            s.push_str("# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:0\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\n\r\n");
+            // Snapshots arrive with the persistence issue; the configured schedule and
+            // location are shown so operators can check what will be used.
+            let _ = write!(
+                s,
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:0\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\nrdb_saves_configured:{}\r\nrdb_save_schedule:{}\r\nsnapshot_cron:{}\r\nrdb_dir:{}\r\nrdb_filename:{}\r\n\r\n",
+                u8::from(!config.save.is_empty()),
+                config.save_raw,
+                config.snapshot_cron,
+                config.dir,
+                config.dbfilename,
+            );
         }
         if want("stats") {
             let expired: u64 = shards.iter().map(|x| x.expired).sum();

@@ -80,8 +80,6 @@ pub struct Conn {
     pub recv_armed: bool,
     /// An async command is running; input processing is paused.
     pub waiting: bool,
-    /// The reply of the waiting command must be dropped (CLIENT REPLY OFF/SKIP).
-    pub waiting_suppressed: bool,
     /// Close once pending replies are written.
     pub close_after_flush: bool,
     /// Stop parsing input (QUIT, protocol error, CLIENT KILL); unlike a peer's
@@ -147,7 +145,6 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
                             lctx,
                             now,
                             &mut conn.waiting,
-                            &mut conn.waiting_suppressed,
                             &mut batch,
                         );
                     }
@@ -190,14 +187,7 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
     if !batch.is_empty() {
         let shards = lctx.shards.clone();
         let fut = Box::pin(async move { run_batch(&shards, batch).await });
-        let client = conn.client.borrow();
-        spawn_future(
-            fut,
-            &client,
-            lctx,
-            &mut conn.waiting,
-            &mut conn.waiting_suppressed,
-        );
+        spawn_future(fut, lctx, &mut conn.waiting);
     }
 }
 
@@ -235,20 +225,9 @@ fn add_to_batch(
     let Handler::Keyed { .. } = spec.handler else {
         return false;
     };
-    let shards = lctx.shards;
-    let mut owner: Option<usize> = None;
-    let mut spread = false;
-    spec.for_each_key_pos(args.len(), |i| {
-        let s = shards.owner(args.get(i));
-        match owner {
-            None => owner = Some(s),
-            Some(o) if o != s => spread = true,
-            _ => {}
-        }
-    });
-    if spread {
+    let Some(owner) = key_owner(spec, &args, lctx.shards) else {
         return false;
-    }
+    };
     let owner = owner.unwrap_or(data.id);
     data.stats.total_commands += 1;
     data.stats.cmds[idx].calls += 1;
@@ -335,7 +314,6 @@ fn execute(
     lctx: &LoopCtx,
     now: u64,
     waiting: &mut bool,
-    waiting_suppressed: &mut bool,
     batch: &mut Vec<BatchItem>,
 ) {
     let start_len = wbuf.len();
@@ -383,24 +361,12 @@ fn execute(
             f(&mut ctx, args);
         }
         Handler::Keyed { run, cross } => {
-            let shards = lctx.shards;
-            let mut owner: Option<usize> = None;
-            let mut spread = false;
-            if shards.n > 1 {
-                spec.for_each_key_pos(args.len(), |i| {
-                    let s = shards.owner(args.get(i));
-                    match owner {
-                        None => owner = Some(s),
-                        Some(o) if o != s => spread = true,
-                        _ => {}
-                    }
-                });
-            }
-            let owner = owner.unwrap_or(data.id);
-            if spread {
+            let route = key_owner(spec, &args, lctx.shards);
+            let owner = route.flatten().unwrap_or(data.id);
+            if route.is_none() {
                 match cross {
                     Some(f) => {
-                        spawn_async(f, args, client, lctx, waiting, waiting_suppressed);
+                        spawn_async(f, args, client, lctx, waiting);
                     }
                     None => {
                         let m: &[u8] = b"CROSSSLOT Keys in request don't hash to the same slot";
@@ -431,11 +397,11 @@ fn execute(
                 let fut = Box::pin(async move {
                     exec_keyed_remote(&shards, spec, owner, db, resp3, owned).await
                 });
-                spawn_future(fut, client, lctx, waiting, waiting_suppressed);
+                spawn_future(fut, lctx, waiting);
             }
         }
         Handler::Async(f) => {
-            spawn_async(f, args, client, lctx, waiting, waiting_suppressed);
+            spawn_async(f, args, client, lctx, waiting);
         }
     }
     let stat = &mut data.stats.cmds[idx];
@@ -455,8 +421,31 @@ fn execute(
     }
 }
 
-/// Applies CLIENT REPLY OFF/SKIP to the reply just written.
-fn apply_reply_mode(client: &mut super::client::ClientState, wbuf: &mut Vec<u8>, start: usize) {
+/// The shard owning every key of a request: `Some(Some(shard))`, `Some(None)` when the
+/// request has no keys, `None` when its keys span shards.
+fn key_owner(spec: &CommandSpec, args: &Args, shards: &Shards) -> Option<Option<usize>> {
+    if shards.n <= 1 {
+        return Some(Some(0));
+    }
+    let mut owner: Option<usize> = None;
+    let mut spread = false;
+    spec.for_each_key_pos(args.len(), |i| {
+        let s = shards.owner(args.get(i));
+        match owner {
+            None => owner = Some(s),
+            Some(o) if o != s => spread = true,
+            _ => {}
+        }
+    });
+    if spread {
+        None
+    } else {
+        Some(owner)
+    }
+}
+
+/// Applies CLIENT REPLY OFF/SKIP to the reply just written (from `start`).
+pub fn apply_reply_mode(client: &mut super::client::ClientState, wbuf: &mut Vec<u8>, start: usize) {
     match client.reply_mode {
         ReplyMode::On => {}
         ReplyMode::Off => wbuf.truncate(start),
@@ -548,25 +537,28 @@ fn spawn_async(
     client: &super::client::ClientState,
     lctx: &LoopCtx,
     waiting: &mut bool,
-    waiting_suppressed: &mut bool,
 ) {
     let actx = AsyncCtx {
         shards: lctx.shards.clone(),
         client: client.clone(),
     };
     let fut = f(actx, OwnedArgs::from_args(&args));
-    spawn_future(fut, client, lctx, waiting, waiting_suppressed);
+    spawn_future(fut, lctx, waiting);
 }
 
-fn spawn_future(
-    fut: crate::commands::ReplyFuture,
-    client: &super::client::ClientState,
-    lctx: &LoopCtx,
-    waiting: &mut bool,
-    waiting_suppressed: &mut bool,
-) {
+thread_local! {
+    static SPAWNED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Number of async command tasks this thread has spawned (the loop compares it across a
+/// turn to know whether glommio has tasks to run).
+pub fn spawned_count() -> u64 {
+    SPAWNED.with(|c| c.get())
+}
+
+fn spawn_future(fut: crate::commands::ReplyFuture, lctx: &LoopCtx, waiting: &mut bool) {
     *waiting = true;
-    *waiting_suppressed = matches!(client.reply_mode, ReplyMode::Off | ReplyMode::SkipNext);
+    SPAWNED.with(|c| c.set(c.get() + 1));
     let completions = lctx.completions.clone();
     let slot = lctx.slot;
     let gen = lctx.gen;

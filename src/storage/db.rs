@@ -21,6 +21,27 @@ pub struct Entry {
     pub expire_at: u64,
     /// Last access, in seconds of the shard's LRU clock (for OBJECT IDLETIME).
     pub access: u32,
+    /// Logarithmic access counter as Redis's LFU keeps it (OBJECT FREQ; the memory issue's
+    /// eviction policy reads it too). Decays by one per `lfu-decay-time` idle minutes.
+    pub freq: u8,
+}
+
+/// Redis's `LFU_INIT_VAL`: the counter of a new key.
+pub const LFU_INIT_VAL: u8 = 5;
+/// Redis's default `lfu-log-factor`.
+pub const LFU_LOG_FACTOR: u32 = 10;
+/// Redis's default `lfu-decay-time` (minutes).
+pub const LFU_DECAY_MINUTES: u32 = 1;
+
+impl Entry {
+    /// The LFU counter decayed to `clock` (seconds), without counting an access
+    /// (Redis's `LFUDecrAndReturn`).
+    #[inline]
+    pub fn freq_at(&self, clock: u32) -> u8 {
+        let idle_minutes = clock.saturating_sub(self.access) / 60;
+        let periods = idle_minutes / LFU_DECAY_MINUTES;
+        self.freq.saturating_sub(periods.min(255) as u8)
+    }
 }
 
 impl Entry {
@@ -40,12 +61,43 @@ pub struct Db {
     pub expired_keys: u64,
     /// The LRU clock used to stamp accesses (seconds).
     pub lru_clock: u32,
+    rng: u64,
+}
+
+/// Redis's `LFULogIncr`: increments the counter with probability 1/((c-5)*factor+1).
+#[inline]
+fn lfu_log_incr(counter: u8, random: u32) -> u8 {
+    if counter == 255 {
+        return 255;
+    }
+    let base = counter.saturating_sub(LFU_INIT_VAL) as u64;
+    let p_inverse = base * LFU_LOG_FACTOR as u64 + 1;
+    // random / 2^32 < 1 / p_inverse
+    if (random as u64) * p_inverse < (1u64 << 32) {
+        counter + 1
+    } else {
+        counter
+    }
 }
 
 impl Db {
     /// An empty database.
     pub fn new() -> Db {
         Db::default()
+    }
+
+    /// A fast xorshift step for the LFU counter's coin flips.
+    #[inline]
+    fn next_random(&mut self) -> u32 {
+        if self.rng == 0 {
+            self.rng = 0x9e37_79b9_7f4a_7c15;
+        }
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng = x;
+        (x >> 32) as u32
     }
 
     /// Number of keys, including expired keys not reclaimed yet (like Redis's DBSIZE).
@@ -81,7 +133,9 @@ impl Db {
             return None;
         }
         let clock = self.lru_clock;
+        let r = self.next_random();
         let entry = &mut self.map[idx];
+        entry.freq = lfu_log_incr(entry.freq_at(clock), r);
         entry.access = clock;
         Some(entry)
     }
@@ -111,6 +165,7 @@ impl Db {
                 entry.value = value;
                 entry.expire_at = expire_at;
                 entry.access = access;
+                entry.freq = LFU_INIT_VAL;
                 if had_ttl && expire_at == 0 {
                     self.volatile.swap_remove(key);
                 } else if !had_ttl && expire_at != 0 {
@@ -127,6 +182,7 @@ impl Db {
                         value,
                         expire_at,
                         access,
+                        freq: LFU_INIT_VAL,
                     },
                 );
             }
@@ -147,7 +203,12 @@ impl Db {
     /// Inserts a whole entry (used by RENAME, MOVE, COPY and restores), replacing any old one.
     pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
         let expire_at = entry.expire_at;
+        let (freq, access) = (entry.freq, entry.access);
         self.set(key, entry.value, expire_at);
+        if let Some(e) = self.map.get_mut(key) {
+            e.freq = freq;
+            e.access = access;
+        }
     }
 
     /// Removes a key if it is live; returns its entry. An expired key is deleted and

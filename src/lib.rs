@@ -21,12 +21,18 @@
 //!   per command family.
 //! - [`storage`]: a shard's databases: keys, values and their encodings, expiry.
 //! - [`logging`]: the log format.
+//! - [`metrics`](crate::metrics): Prometheus metrics: shard totals published from each shard's timer, the
+//!   exporter's HTTP listener (`--prometheus_port`) and `GET /metrics` on the main port.
+//! - [`ops`]: systemd notifications (`READY=1`, `STOPPING=1`, watchdog) and graceful
+//!   shutdown on SIGTERM/SIGINT.
 //!
 //! See `docs/decisions.md` for the design choices and why they were made.
 
 pub mod commands;
 pub mod config;
 pub mod logging;
+pub mod metrics;
+pub mod ops;
 pub mod protocol;
 pub mod server;
 pub mod shard;
@@ -40,6 +46,8 @@ pub const REDIS_COMPAT_VERSION: &str = "7.0.15";
 
 /// Starts the server with `config` and blocks until it stops.
 pub fn start(config: config::Config) -> Result<(), String> {
+    // Before any thread starts, so every thread inherits the blocked signals.
+    ops::install_signal_handling()?;
     let n = shard::runtime::shard_count(&config);
     log::info!(
         "Libellule {} starting: {} shard(s), port {}, bind {}",
@@ -55,5 +63,16 @@ pub fn start(config: config::Config) -> Result<(), String> {
             config.bind.join(" ")
         );
     }
+    if config.prometheus_port != 0 && config.prometheus_port == config.port {
+        return Err(format!(
+            "--prometheus_port {} is the main port: the main port already answers GET /metrics; give the exporter another port or 0",
+            config.port
+        ));
+    }
+    let metrics_ip = match config.bind.first() {
+        Some(b) => shard::runtime::parse_bind(b)?,
+        None => std::net::IpAddr::from([127, 0, 0, 1]),
+    };
+    crate::metrics::init(metrics_ip, config.prometheus_port)?;
     shard::runtime::run(config)
 }

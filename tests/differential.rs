@@ -155,6 +155,46 @@ impl Diff {
         );
     }
 
+    /// Like [`Diff::line`] for replies whose order is server-specific (HGETALL,
+    /// HKEYS, HVALS of a "hashtable" hash): compares the elements sorted (the
+    /// field/value pairs for HGETALL).
+    fn unordered(&mut self, line: &str) {
+        let args = split_args(line);
+        let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        let a = self.redis.cmd(&refs);
+        let b = self.lib.cmd(&refs);
+        self.history.push(format!(
+            "{}  -> {} (compared unordered)",
+            show_command(&args),
+            a.kind()
+        ));
+        let pairs = upper(&args[0]) == "HGETALL";
+        let norm = |r: &Reply| -> Option<Vec<Vec<Reply>>> {
+            let items: Vec<Reply> = match r {
+                Reply::Map(m) => m.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect(),
+                Reply::Array(Some(v)) => v.clone(),
+                _ => return None,
+            };
+            let mut groups: Vec<Vec<Reply>> = if pairs {
+                items.chunks(2).map(|c| c.to_vec()).collect()
+            } else {
+                items.into_iter().map(|x| vec![x]).collect()
+            };
+            groups.sort();
+            Some(groups)
+        };
+        let same = match (norm(&a), norm(&b)) {
+            (None, None) => a == b,
+            (x, y) => a.kind() == b.kind() && x == y,
+        };
+        if !same {
+            self.fail(&format!(
+                "MISMATCH (unordered) on: {}\n  redis-server: {a:?}\n  libellule:    {b:?}",
+                show_command(&args)
+            ));
+        }
+    }
+
     /// Runs a script: one command per line, `#` comments and blank lines
     /// ignored.
     fn script(&mut self, text: &str) {
@@ -221,6 +261,29 @@ fn compare(args: &[Vec<u8>], a: &Reply, rawa: &[u8], b: &Reply, rawb: &[u8]) -> 
             }
         }
         "RANDOMKEY" | "TIME" | "INFO" | "LASTSAVE" => same_kind(),
+        // Random fields: compare the reply's shape (count, pair nesting) only.
+        "HRANDFIELD" => {
+            same_kind()?;
+            if let (Reply::Array(Some(x)), Reply::Array(Some(y))) = (a, b) {
+                if x.len() != y.len() {
+                    return Err(format!(
+                        "HRANDFIELD counts differ: {} vs {}",
+                        x.len(),
+                        y.len()
+                    ));
+                }
+                for (p, q) in x.iter().zip(y) {
+                    let inner = |r: &Reply| match r {
+                        Reply::Array(Some(v)) => v.len(),
+                        _ => 0,
+                    };
+                    if p.kind() != q.kind() || inner(p) != inner(q) {
+                        return Err("HRANDFIELD reply shapes differ".into());
+                    }
+                }
+            }
+            Ok(())
+        }
         "SCAN" => {
             same_kind()?;
             match (a, b) {
@@ -340,6 +403,324 @@ fn target_has_lists(target_port: u16) -> bool {
 // ---------------------------------------------------------------------------
 // Scripts
 // ---------------------------------------------------------------------------
+
+/// Hash commands on small (listpack) hashes, whose order is deterministic, with their
+/// errors. HRANDFIELD is compared by shape only (see [`compare`]).
+const SCRIPT_HASHES: &str = r#"
+HSET h f1 v1
+HSET h f2 v2 f3 v3
+HSET h f1 new f4 v4
+HSET h f2 v2
+HGETALL h
+HKEYS h
+HVALS h
+HLEN h
+HGET h f1
+HGET h nosuch
+HGET nosuch f1
+HMGET h f1 nosuch f2
+HMGET nosuch a b
+HMGET h
+HSET h
+HSET h f
+HSET h f1 v1 f2
+hset h f1 v1 f2
+HSET h f1 "" "" empty
+HGET h ""
+HSET h "bin\x00f" "\x00\xff\r\n"
+HGET h "bin\x00f"
+HGETALL h
+HMSET h a 1 b 2
+HMSET h a
+HMSET h a 1 b
+HSETNX h a x
+HSETNX h new x
+HSETNX h new
+HSETNX nosuchhash f v
+HGETALL nosuchhash
+HSTRLEN h f1
+HSTRLEN h a
+HSTRLEN h nosuch
+HSTRLEN nosuch f
+HEXISTS h f1
+HEXISTS h nosuch
+HEXISTS nosuch f
+HDEL h f1 nosuch f1
+HDEL h
+HDEL nosuch a
+HLEN h
+HLEN nosuch
+HKEYS nosuch
+HVALS nosuch
+HGETALL nosuch
+HGETALL h
+HSET single only one
+HDEL single only
+EXISTS single
+HSET two a 1 b 2
+HDEL two a b c
+EXISTS two
+HSET upd a 1 b 2 c 3
+HSET upd a 1000 b ""
+HGETALL upd
+HDEL upd b
+HSET upd b back
+HGETALL upd
+HINCRBY c n 5
+HINCRBY c n -10
+HINCRBY c n abc
+HINCRBY c n 1.5
+HINCRBY c n ""
+HINCRBY c n 9223372036854775808
+HSET c s hello
+HINCRBY c s 1
+HSET c big 9223372036854775807
+HINCRBY c big 1
+HINCRBY c big 0
+HINCRBY c big -1
+HSET c small -9223372036854775808
+HINCRBY c small -1
+HINCRBY c small 1
+HSET c sp " 5"
+HINCRBY c sp 1
+HSET c lz 007
+HINCRBY c lz 1
+HSET c neg0 -0
+HINCRBY c neg0 1
+HINCRBY newc f -7
+HGETALL newc
+HINCRBYFLOAT c f 1.5
+HINCRBYFLOAT c f 0.1
+HINCRBYFLOAT c f 0.2
+HINCRBYFLOAT c f -1.8
+HINCRBYFLOAT c n 0.25
+HINCRBYFLOAT c s 1
+HINCRBYFLOAT c f abc
+HINCRBYFLOAT c f inf
+HINCRBYFLOAT c f -inf
+HINCRBYFLOAT c f nan
+HINCRBYFLOAT c f ""
+HINCRBYFLOAT newf f inf
+EXISTS newf
+HSET c e 1e3
+HINCRBYFLOAT c e 1
+HSET c i inf
+HINCRBYFLOAT c i 1
+HSET c hx 0x10
+HINCRBYFLOAT c hx 1
+HINCRBYFLOAT c f 5.0e3
+HINCRBYFLOAT c big 1
+HINCRBYFLOAT newf2 f -2.5
+HGETALL newf2
+HGETALL c
+OBJECT ENCODING c
+HINCRBYFLOAT big1 f 1e400
+OBJECT ENCODING big1
+HGET big1 f
+HSET big2 f 1 g 2
+HINCRBYFLOAT big2 f 1.7976931348623157e308
+OBJECT ENCODING big2
+HGET big2 f
+HLEN big2
+HINCRBYFLOAT big2 f -1.7976931348623157e308
+HINCRBYFLOAT big2 f -1e4933
+HINCRBYFLOAT big2 f 1e4933
+HINCRBY c
+HINCRBY c f
+HINCRBYFLOAT c f
+HSCAN h 0
+HSCAN h 0 COUNT 1
+HSCAN h 0 MATCH f*
+HSCAN h 0 MATCH nomatch
+HSCAN h 0 match * count 100
+HSCAN h 123
+HSCAN h -1
+HSCAN h abc
+HSCAN h " 0"
+HSCAN h 0 COUNT 0
+HSCAN h 0 COUNT -1
+HSCAN h 0 COUNT abc
+HSCAN h 0 TYPE string
+HSCAN h 0 MATCH
+HSCAN h 0 BOGUS
+HSCAN nosuch 0
+HSCAN nosuch 0 BOGUS
+HSCAN nosuch abc
+HSCAN h
+TYPE h
+OBJECT ENCODING h
+HRANDFIELD h 0
+HRANDFIELD h 0 WITHVALUES
+HRANDFIELD h 100
+HRANDFIELD h 100 WITHVALUES
+HRANDFIELD h 2
+HRANDFIELD h -7
+HRANDFIELD h -7 WITHVALUES
+HRANDFIELD h 1 withvalues
+HRANDFIELD h
+HRANDFIELD h abc
+HRANDFIELD h 1.5
+HRANDFIELD h 1 WITHVALUES extra
+HRANDFIELD h 1 bogus
+HRANDFIELD h -9223372036854775808
+HRANDFIELD h 9223372036854775807 WITHVALUES
+HRANDFIELD h -4611686018427387904 WITHVALUES
+HRANDFIELD h 4611686018427387904 WITHVALUES
+HRANDFIELD h 4611686018427387903 WITHVALUES
+HRANDFIELD h -4611686018427387903 bogus
+HRANDFIELD nosuch
+HRANDFIELD nosuch 5
+HRANDFIELD nosuch 0
+HRANDFIELD nosuch -5 WITHVALUES
+HRANDFIELD nosuch abc
+HRANDFIELD nosuch 1 bogus
+HDEL h f2 f3 f4 "" empty "bin\x00f" a b new
+HGETALL h
+EXISTS h
+"#;
+
+/// WRONGTYPE between hashes and strings, and the generic key commands on hashes.
+const SCRIPT_HASH_WRONGTYPE: &str = r#"
+SET s str
+HSET s a b
+HSETNX s a b
+HGET s a
+HMGET s a
+HMSET s a b
+HDEL s a
+HLEN s
+HSTRLEN s a
+HEXISTS s a
+HKEYS s
+HVALS s
+HGETALL s
+HINCRBY s a 1
+HINCRBY s a x
+HINCRBYFLOAT s a 1
+HINCRBYFLOAT s a x
+HINCRBYFLOAT s a inf
+HRANDFIELD s
+HRANDFIELD s 1
+HRANDFIELD s 0
+HRANDFIELD s -3 WITHVALUES
+HRANDFIELD s x
+HSCAN s 0
+HSCAN s x
+HSCAN s 0 BOGUS
+GET s
+HSET hh a b c d
+GET hh
+SET hh x GET
+GETSET hh x
+APPEND hh x
+INCR hh
+INCRBY hh x
+DECRBY hh 2
+INCRBYFLOAT hh 1
+STRLEN hh
+GETRANGE hh 0 1
+GETRANGE hh a 1
+SETRANGE hh 0 x
+SETRANGE hh 0 ""
+SETRANGE hh -1 x
+GETDEL hh
+GETEX hh
+GETEX hh PERSIST
+LCS hh s
+LCS s hh
+MGET hh s
+SETNX hh x
+SET hh x NX
+MSETNX hh x other y
+TYPE hh
+OBJECT ENCODING hh
+OBJECT REFCOUNT hh
+EXISTS hh
+TOUCH hh
+EXPIRE hh 100
+TTL hh
+HSET hh e f
+TTL hh
+HDEL hh e
+TTL hh
+PERSIST hh
+TTL hh
+RENAME hh hh2
+TYPE hh
+TYPE hh2
+HGETALL hh2
+COPY hh2 hh3
+HSET hh3 a changed
+HGETALL hh2
+HGETALL hh3
+COPY hh2 hh3
+COPY hh2 hh3 REPLACE
+HGETALL hh3
+RENAMENX hh3 s
+RENAME hh3 s
+TYPE s
+HGETALL s
+MOVE s 1
+SELECT 1
+TYPE s
+HGETALL s
+HSET s x y
+SELECT 0
+SWAPDB 0 1
+HGETALL s
+SWAPDB 0 1
+KEYS *
+DBSIZE
+SET hh2 str
+TYPE hh2
+HGET hh2 a
+HSET gone a 1
+EXPIRE gone -1
+EXISTS gone
+HGETALL gone
+DEL hh2 s
+MSET hh2 1 s 2
+HSET hh2 a 1
+DBSIZE
+"#;
+
+/// Hash replies in RESP3: HGETALL is a map, HRANDFIELD ... WITHVALUES nests pairs.
+const SCRIPT_RESP3_HASHES: &str = r#"
+HELLO 3
+FLUSHALL
+HSET h a 1 b 2 c 3
+HGETALL h
+HGETALL nosuch
+HKEYS h
+HVALS h
+HKEYS nosuch
+HGET h a
+HGET h nosuch
+HGET nosuch a
+HMGET h a nosuch
+HMGET nosuch a
+HRANDFIELD nosuch
+HRANDFIELD nosuch 3
+HRANDFIELD nosuch 3 WITHVALUES
+HRANDFIELD h 0 WITHVALUES
+HRANDFIELD h 10 WITHVALUES
+HRANDFIELD h 2 WITHVALUES
+HRANDFIELD h -5 WITHVALUES
+HRANDFIELD h 1 WITHVALUES
+HRANDFIELD h -1
+HRANDFIELD h
+HSCAN h 0
+HSCAN nosuch 0
+HINCRBYFLOAT h a 0.5
+HINCRBY h b 5
+HLEN h
+HEXISTS h a
+HSTRLEN h a
+HSET h
+HELLO 2
+HGETALL h
+HRANDFIELD h 10 WITHVALUES
+"#;
 
 const SCRIPT_SET_GET: &str = r#"
 SET foo bar
@@ -1249,6 +1630,8 @@ fn run_scripts(io_threads: &str) {
         ("keys-scan", SCRIPT_KEYS_SCAN),
         ("object", SCRIPT_OBJECT),
         ("connection", SCRIPT_CONNECTION),
+        ("hashes", SCRIPT_HASHES),
+        ("hash-wrongtype", SCRIPT_HASH_WRONGTYPE),
     ];
     let Some((redis, target)) = start_pair(io_threads, &[]) else {
         return;
@@ -1299,6 +1682,250 @@ fn scripted_io1() {
 #[test]
 fn scripted_io3() {
     run_scripts("3");
+}
+
+// ---------------------------------------------------------------------------
+// Hash encodings
+// ---------------------------------------------------------------------------
+
+/// `HSET key f<from>.. v<from>..` for `n` fields, in batches, on both servers.
+fn hset_many(d: &mut Diff, key: &str, from: usize, n: usize) {
+    let mut i = from;
+    while i < from + n {
+        let end = (i + 100).min(from + n);
+        let mut cmd = vec![b"HSET".to_vec(), key.as_bytes().to_vec()];
+        for j in i..end {
+            cmd.push(format!("f{j}").into_bytes());
+            cmd.push(format!("v{j}").into_bytes());
+        }
+        d.exec(&cmd);
+        i = end;
+    }
+}
+
+/// A full HSCAN iteration: the pairs returned (last value wins), the number of
+/// pairs returned in all (duplicates included) and the number of calls. `between`
+/// runs after each call (to change the hash during the scan).
+fn hscan_all(
+    c: &mut RawConn,
+    key: &str,
+    extra: &[&str],
+    mut between: impl FnMut(&mut RawConn),
+) -> (std::collections::BTreeMap<Vec<u8>, Vec<u8>>, usize, usize) {
+    let mut cursor = b"0".to_vec();
+    let mut found = std::collections::BTreeMap::new();
+    let (mut total, mut calls) = (0, 0);
+    for _ in 0..1_000_000 {
+        let mut args: Vec<&[u8]> = vec![b"HSCAN", key.as_bytes(), &cursor];
+        args.extend(extra.iter().map(|s| s.as_bytes()));
+        let r = c.cmd(&args);
+        calls += 1;
+        let parts = r.as_array();
+        assert_eq!(parts.len(), 2, "HSCAN reply: {r:?}");
+        let items = parts[1].as_array();
+        assert_eq!(items.len() % 2, 0, "HSCAN items: {r:?}");
+        for p in items.chunks(2) {
+            found.insert(p[0].as_bytes().to_vec(), p[1].as_bytes().to_vec());
+            total += 1;
+        }
+        cursor = parts[0].as_bytes().to_vec();
+        if cursor == b"0" {
+            return (found, total, calls);
+        }
+        between(c);
+    }
+    panic!("HSCAN did not finish after 1,000,000 calls");
+}
+
+fn run_hash_encodings(io_threads: &str) {
+    with_pair("hash-encodings", io_threads, &[], |d, target| {
+        d.line("FLUSHALL");
+        d.line("CONFIG GET hash-max-listpack-entries");
+        d.line("CONFIG GET hash-max-listpack-value");
+        // 3 fields: listpack.
+        d.line("HSET small a 1 b 2 c 3");
+        d.line("OBJECT ENCODING small");
+        // 200 fields: listpack with the 7.0.15 default (512 entries), hashtable over
+        // 128 entries.
+        hset_many(d, "d200", 0, 200);
+        d.line("OBJECT ENCODING d200");
+        d.line("HGETALL d200");
+        d.line("CONFIG SET hash-max-listpack-entries 128");
+        d.line("CONFIG GET hash-max-listpack-entries");
+        hset_many(d, "h200", 0, 200);
+        d.line("OBJECT ENCODING h200");
+        // An update converts a listpack hash over the (lowered) limit too.
+        d.line("HSET d200 f0 again");
+        d.line("OBJECT ENCODING d200");
+        d.line("HSET h128 a 1");
+        hset_many(d, "h128", 0, 127);
+        d.line("OBJECT ENCODING h128");
+        d.line("HDEL h128 a");
+        d.line("HSET h128 a 1");
+        d.line("OBJECT ENCODING h128");
+        d.line("HSET h128 b 1");
+        d.line("OBJECT ENCODING h128");
+        d.line("HLEN h128");
+        d.line("CONFIG SET hash-max-listpack-entries 512");
+        hset_many(d, "d512", 0, 512);
+        d.line("OBJECT ENCODING d512");
+        hset_many(d, "d513", 0, 513);
+        d.line("OBJECT ENCODING d513");
+        // The hashtable's content, in any order.
+        for key in ["h200", "d200", "d513"] {
+            d.line(&format!("HLEN {key}"));
+            d.unordered(&format!("HGETALL {key}"));
+            d.unordered(&format!("HKEYS {key}"));
+            d.unordered(&format!("HVALS {key}"));
+            d.line(&format!("HGET {key} f17"));
+            d.line(&format!("HMGET {key} f0 nosuch f199"));
+            d.line(&format!("HSTRLEN {key} f150"));
+            d.line(&format!("HEXISTS {key} f150"));
+            d.line(&format!("HRANDFIELD {key} 5 WITHVALUES"));
+            d.line(&format!("HRANDFIELD {key} -300"));
+            d.line(&format!("HRANDFIELD {key} 1000 WITHVALUES"));
+            d.line(&format!("HRANDFIELD {key}"));
+        }
+        // Long values and fields (hash-max-listpack-value 64).
+        let v64 = "x".repeat(64);
+        let v65 = "x".repeat(65);
+        d.line(&format!("HSET lv64 a {v64}"));
+        d.line("OBJECT ENCODING lv64");
+        d.line(&format!("HSET lv65 a {v65}"));
+        d.line("OBJECT ENCODING lv65");
+        d.line(&format!("HSET lf65 {v65} a"));
+        d.line("OBJECT ENCODING lf65");
+        d.line(&format!("HSET lv2 a 1 b {v65}"));
+        d.line("OBJECT ENCODING lv2");
+        d.line("HDEL lv2 b");
+        d.line("OBJECT ENCODING lv2");
+        d.line("HGETALL lv2");
+        d.line(&format!("HSETNX lv64 a {v65}"));
+        d.line("OBJECT ENCODING lv64");
+        d.line(&format!("HSETNX lv64 b {v65}"));
+        d.line("OBJECT ENCODING lv64");
+        d.line(&format!("HSETNX nx65 {v65} 1"));
+        d.line("OBJECT ENCODING nx65");
+        d.line("HSET inc a 1");
+        d.line(&format!("HINCRBY inc {v65} 1"));
+        d.line("OBJECT ENCODING inc");
+        d.line("HSET incf a 1");
+        d.line(&format!("HINCRBYFLOAT incf {v65} 1.5"));
+        d.line("OBJECT ENCODING incf");
+        d.line(&format!("HMSET hm a 1 b 2 {v65} 3"));
+        d.line("OBJECT ENCODING hm");
+        d.line("CONFIG SET hash-max-listpack-value 3");
+        d.line("HSET lim3 abc def");
+        d.line("OBJECT ENCODING lim3");
+        d.line("HSET lim3 abcd x");
+        d.line("OBJECT ENCODING lim3");
+        d.line("CONFIG SET hash-max-listpack-value 64");
+        // Conversions never go back; TYPE, RENAME and COPY keep the encoding.
+        d.line("HDEL h200 f0 f1 f2");
+        for i in 3..199 {
+            d.exec(&[
+                b"HDEL".to_vec(),
+                b"h200".to_vec(),
+                format!("f{i}").into_bytes(),
+            ]);
+        }
+        d.line("HLEN h200");
+        d.line("OBJECT ENCODING h200");
+        d.line("HGETALL h200");
+        d.line("TYPE h200");
+        d.line("RENAME h200 r200");
+        d.line("OBJECT ENCODING r200");
+        d.line("COPY r200 c200");
+        d.line("OBJECT ENCODING c200");
+        d.line("HDEL c200 f199");
+        d.line("EXISTS c200 r200");
+        d.line("SCAN 0 TYPE hash COUNT 1000");
+
+        // HSCAN of a hashtable: every pair exactly once (Redis may repeat some).
+        for extra in [
+            &[][..],
+            &["COUNT", "1"][..],
+            &["COUNT", "7"][..],
+            &["COUNT", "1000"][..],
+        ] {
+            let (a, _, _) = hscan_all(&mut d.redis, "d513", extra, |_| {});
+            let (b, total, calls) = hscan_all(&mut d.lib, "d513", extra, |_| {});
+            assert_eq!(a.len(), 513);
+            assert!(a == b, "HSCAN d513 {extra:?}: different pairs");
+            assert_eq!(total, 513, "libellule's HSCAN {extra:?} repeated pairs");
+            if extra.is_empty() {
+                assert!(calls > 10, "HSCAN d513 took only {calls} calls");
+            }
+        }
+        let (a, _, _) = hscan_all(
+            &mut d.redis,
+            "d513",
+            &["MATCH", "f1*", "COUNT", "20"],
+            |_| {},
+        );
+        let (b, _, _) = hscan_all(&mut d.lib, "d513", &["MATCH", "f1*", "COUNT", "20"], |_| {});
+        assert_eq!(a.len(), 111); // f1, f10..f19, f100..f199
+        assert!(a == b, "HSCAN MATCH: different pairs");
+
+        // Fields present for the whole scan are returned even while others come and go.
+        for c in [&mut d.redis, &mut d.lib] {
+            c.cmd_str("DEL churn");
+            let mut args: Vec<Vec<u8>> = vec![b"HSET".to_vec(), b"churn".to_vec()];
+            for i in 0..1000 {
+                args.push(format!("keep{i}").into_bytes());
+                args.push(b"v".to_vec());
+            }
+            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+            assert_eq!(c.cmd(&refs), Reply::Int(1000));
+            let mut step = 0;
+            let (found, _, _) = hscan_all(c, "churn", &["COUNT", "25"], |c| {
+                step += 1;
+                for j in 0..20 {
+                    c.cmd(&[b"HSET", b"churn", format!("tmp{step}-{j}").as_bytes(), b"x"]);
+                }
+                for j in 0..15 {
+                    c.cmd(&[b"HDEL", b"churn", format!("tmp{}-{j}", step - 1).as_bytes()]);
+                }
+            });
+            for i in 0..1000 {
+                assert!(
+                    found.contains_key(format!("keep{i}").as_bytes()),
+                    "port {}: HSCAN during changes missed keep{i}",
+                    c.port
+                );
+            }
+        }
+
+        // HRANDFIELD on a hashtable: distinct fields for a positive count, pairs that
+        // belong to the hash.
+        let mut c = RawConn::connect(target.port());
+        let r = c.cmd_str("HRANDFIELD d513 200");
+        let fields: BTreeSet<Vec<u8>> =
+            r.as_array().iter().map(|f| f.as_bytes().to_vec()).collect();
+        assert_eq!(fields.len(), 200, "HRANDFIELD 200 repeated fields");
+        let r = c.cmd_str("HRANDFIELD d513 -50 WITHVALUES");
+        let items = r.as_array();
+        assert_eq!(items.len(), 100);
+        for p in items.chunks(2) {
+            let f = String::from_utf8(p[0].as_bytes().to_vec()).unwrap();
+            assert_eq!(p[1].as_bytes(), format!("v{}", &f[1..]).as_bytes());
+        }
+        let r = c.cmd_str("HRANDFIELD small -20");
+        assert!(r
+            .as_array()
+            .iter()
+            .all(|f| [&b"a"[..], b"b", b"c"].contains(&f.as_bytes())));
+    });
+}
+
+#[test]
+fn hash_encodings_io1() {
+    run_hash_encodings("1");
+}
+
+#[test]
+fn hash_encodings_io3() {
+    run_hash_encodings("3");
 }
 
 // ---------------------------------------------------------------------------
@@ -1373,6 +2000,7 @@ fn run_resp3(io_threads: &str) {
     with_pair("resp3", io_threads, &[], |d, _| {
         d.line("FLUSHALL");
         d.script(SCRIPT_RESP3);
+        d.script(SCRIPT_RESP3_HASHES);
     });
 }
 
@@ -1766,6 +2394,15 @@ const NUMERIC_VALUES: &[&[u8]] = &[
 
 const FLOAT_INCRS: &[&str] = &["1.5", "0.25", "10", "-2.5", "0.5", "-0.75", "3", "-1"];
 
+/// Hash fields: few enough that hashes stay small ("listpack", whose order matches).
+const HASH_FIELDS: &[&[u8]] = &[b"f1", b"f2", b"f3", b"a", b"", b"bin\x00f", b"n", b"key:1"];
+
+/// Keys mostly used by the hash commands (the string commands never pick them; the
+/// hash commands also use the general keys, for WRONGTYPE both ways).
+const HASH_KEYS: &[&[u8]] = &[b"h1", b"h2", b"{u1}:h"];
+
+const HRANDFIELD_COUNTS: &[&str] = &["-5", "-1", "0", "1", "2", "3", "10"];
+
 const PATTERNS: &[&str] = &[
     "*", "{u1}*", "*a*", "key:?", "[abc]", "n*", "*\\{*", "?", "*:*", "x*y",
 ];
@@ -1852,6 +2489,89 @@ impl Gen {
             None
         } else {
             Some(*self.pick(&["NX", "XX", "GT", "LT", "nx", "gt"]))
+        }
+    }
+
+    fn hash_field(&mut self) -> Vec<u8> {
+        self.pick(HASH_FIELDS).to_vec()
+    }
+
+    /// One random hash command on any key of the keyspace (so strings and hashes meet
+    /// and the WRONGTYPE paths run both ways).
+    fn hash_command(&mut self) -> Vec<Vec<u8>> {
+        let s = |x: &str| x.as_bytes().to_vec();
+        let k = if self.chance(0.6) {
+            self.pick(HASH_KEYS).to_vec()
+        } else {
+            self.any_key()
+        };
+        match self.rng.gen_range(0..24) {
+            0..=4 => {
+                let name = if self.chance(0.2) { "HMSET" } else { "HSET" };
+                let mut c = vec![s(name), k];
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    c.push(self.hash_field());
+                    c.push(self.pick(GENERAL_VALUES).to_vec());
+                }
+                c
+            }
+            5 => vec![
+                s("HSETNX"),
+                k,
+                self.hash_field(),
+                self.pick(GENERAL_VALUES).to_vec(),
+            ],
+            6 | 7 => vec![s("HGET"), k, self.hash_field()],
+            8 => {
+                let mut c = vec![s("HMGET"), k];
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    c.push(self.hash_field());
+                }
+                c
+            }
+            9 | 10 => {
+                let mut c = vec![s("HDEL"), k];
+                for _ in 0..self.rng.gen_range(1..=3) {
+                    c.push(self.hash_field());
+                }
+                c
+            }
+            11 => vec![s("HLEN"), k],
+            12 => vec![s("HSTRLEN"), k, self.hash_field()],
+            13 => vec![s("HEXISTS"), k, self.hash_field()],
+            14 | 15 => vec![s(self.pick_str(&["HKEYS", "HVALS", "HGETALL"])), k],
+            16 | 17 => vec![
+                s("HINCRBY"),
+                k,
+                self.hash_field(),
+                self.small_int().into_bytes(),
+            ],
+            18 | 19 => vec![
+                s("HINCRBYFLOAT"),
+                k,
+                self.hash_field(),
+                s(self.pick_str(FLOAT_INCRS)),
+            ],
+            20 | 21 => {
+                let mut c = vec![s("HRANDFIELD"), k];
+                if self.chance(0.7) {
+                    c.push(s(self.pick_str(HRANDFIELD_COUNTS)));
+                    if self.chance(0.5) {
+                        c.push(s("WITHVALUES"));
+                    }
+                }
+                c
+            }
+            _ => {
+                let mut c = vec![s("HSCAN"), k, s("0")];
+                if self.chance(0.4) {
+                    c.extend([s("MATCH"), s(self.pick_str(PATTERNS))]);
+                }
+                if self.chance(0.3) {
+                    c.extend([s("COUNT"), s(self.pick_str(&["1", "2", "100"]))]);
+                }
+                c
+            }
         }
     }
 
@@ -2073,6 +2793,7 @@ impl Gen {
                 let k = self.general_key();
                 vec![s("INCRBY"), k, self.small_int().into_bytes()]
             }
+            905..=989 => self.hash_command(),
             _ => vec![s("GET"), self.any_key()],
         };
         // Occasionally break the command: drop an argument, add garbage, or

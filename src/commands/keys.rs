@@ -1106,7 +1106,7 @@ fn keys(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
 
 /// Parses a SCAN cursor like Redis's `parseScanCursorOrReply` (C `strtoul`: an optional
 /// sign, decimal digits, nothing else; no leading space; a negative value wraps).
-fn parse_cursor(arg: &[u8]) -> Option<u64> {
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
     let end = arg.iter().position(|&c| c == 0).unwrap_or(arg.len());
     let s = &arg[..end];
     match s.first() {

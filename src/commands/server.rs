@@ -390,6 +390,7 @@ fn shutdown(ctx: &mut ConnCtx, args: Args) {
         return;
     }
     log::warn!("User requested shutdown...");
+    crate::ops::notify("STOPPING=1\nSTATUS=Shutting down");
     log::info!("Libellule is now ready to exit, bye bye...");
     std::process::exit(0);
 }

@@ -89,6 +89,8 @@ pub struct Conn {
     pub closing: bool,
     /// Peer closed its side.
     pub eof: bool,
+    /// No request parsed yet: the first one may be an HTTP `GET /metrics`.
+    pub first_request: bool,
     /// Client state.
     pub client: ClientRef,
 }
@@ -115,6 +117,9 @@ pub struct LoopCtx<'a> {
 /// Parses and runs every complete request in `conn.rbuf` until it is empty, the
 /// connection waits for an async command, or it is closing.
 pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
+    if conn.first_request && !probe_http(conn) {
+        return;
+    }
     let mut pos = 0usize;
     let now = now_ms();
     let mut batch: Vec<BatchItem> = Vec::new();
@@ -188,6 +193,29 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
         let shards = lctx.shards.clone();
         let fut = Box::pin(async move { run_batch(&shards, batch).await });
         spawn_future(fut, lctx, &mut conn.waiting);
+    }
+}
+
+/// Handles a connection's first bytes being an HTTP `GET /metrics` (answered with the
+/// Prometheus text, then the connection closes). Returns false when the input must not
+/// be parsed as Redis requests (answered, or waiting for more bytes).
+#[cold]
+fn probe_http(conn: &mut Conn) -> bool {
+    use crate::metrics::{http_request, http_response, HttpProbe};
+    match http_request(&conn.rbuf, conn.eof) {
+        HttpProbe::NotHttp => {
+            conn.first_request = false;
+            true
+        }
+        HttpProbe::NeedMore => false,
+        HttpProbe::Metrics => {
+            conn.first_request = false;
+            conn.wbuf.extend_from_slice(&http_response());
+            conn.rbuf.clear();
+            conn.close_after_flush = true;
+            conn.input_done = true;
+            false
+        }
     }
 }
 

@@ -392,8 +392,12 @@ impl NetLoop {
         let (op, slot, gen) = split_user_data(ud);
         match op {
             OP_ACCEPT => {
+                // After a shutdown signal the listeners are shut: stop accepting.
+                let stopping = crate::ops::stopping();
                 if res >= 0 {
                     self.on_accept(res);
+                } else if stopping {
+                    return;
                 } else if res != -libc::ECANCELED {
                     let err = io::Error::from_raw_os_error(-res);
                     log::warn!("accept failed: {err}");
@@ -402,7 +406,7 @@ impl NetLoop {
                         std::thread::sleep(Duration::from_millis(10));
                     }
                 }
-                if !cqueue::more(flags) {
+                if !cqueue::more(flags) && !stopping {
                     self.arm_accept(slot as usize);
                 }
             }
@@ -459,6 +463,7 @@ impl NetLoop {
             waiting: false,
             close_after_flush: false,
             input_done: false,
+            first_request: true,
             closing: false,
             eof: false,
             client,

@@ -67,7 +67,9 @@ fn bind_listener(ip: IpAddr, port: u16, backlog: u32) -> std::io::Result<RawFd> 
     Ok(sock.into_raw_fd())
 }
 
-fn parse_bind(addr: &str) -> Result<IpAddr, String> {
+/// The address a `--bind` entry names (`*` is every IPv4 address; a leading `-` marks an
+/// optional address).
+pub fn parse_bind(addr: &str) -> Result<IpAddr, String> {
     let a = addr.trim_start_matches('-');
     match a {
         "*" => Ok(IpAddr::from([0, 0, 0, 0])),
@@ -111,6 +113,9 @@ pub fn run(config: Config) -> Result<(), String> {
         } else {
             per_shard.push(bind_all(&config)?);
         }
+    }
+    for fds in &per_shard {
+        crate::ops::register_listeners(fds);
     }
     let online = CpuSet::online().map_err(|e| format!("cannot read CPU topology: {e}"))?;
     let placement: Vec<CpuSet> = (0..n)
@@ -182,27 +187,38 @@ async fn shard_main(
         })
         .detach();
     }
-    // Active expiry and the LRU clock, `hz` times a second.
+    // Active expiry, the LRU clock, metrics and the systemd watchdog, `hz` times a second.
     {
         let data = data.clone();
         glommio::spawn_local(async move {
             let period = Duration::from_micros(1_000_000 / hz as u64);
             // Redis's slow cycle may use 25% of each period.
             let budget = period / 4;
+            let mut metrics = crate::metrics::ShardMetrics::new(id);
+            let mut watchdog = if id == 0 {
+                crate::ops::Watchdog::from_env()
+            } else {
+                None
+            };
             loop {
                 glommio::timer::sleep(period).await;
                 let mut d = data.borrow_mut();
                 d.tick_clock();
                 d.active_expire_cycle(budget);
                 d.close_idle_clients();
+                metrics.publish(&d);
+                drop(d);
+                if let Some(w) = watchdog.as_mut() {
+                    w.tick();
+                }
             }
         })
         .detach();
     }
     let netloop = NetLoop::new(shards, listeners).map_err(|e| e.to_string())?;
-    if id == 0 {
-        log::info!("Ready to accept connections");
-    }
+    // The listeners are armed (their accepts are submitted on the loop's first turn;
+    // connections queue in the backlog meanwhile).
+    crate::ops::shard_ready(n);
     netloop
         .run()
         .await

@@ -1,9 +1,11 @@
 //! Per-shard storage: the databases of one shard, their values and expiry.
 
 pub mod db;
+pub mod hash;
 pub mod key;
 pub mod value;
 
 pub use db::{Db, Entry};
+pub use hash::Hash;
 pub use key::CompactKey;
 pub use value::{Value, ValueType};

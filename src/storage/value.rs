@@ -4,13 +4,16 @@
 //! integers that round-trip through `i64` are stored as [`Value::Int`], strings created whole
 //! (SET, GETSET...) as [`Value::Str`] (reported `embstr` up to 44 bytes, `raw` above), and
 //! strings grown in place (APPEND, SETRANGE) as [`Value::Raw`], a growable buffer.
+//! Hashes are [`Value::Hash`], in the "listpack" or "hashtable" encoding (see
+//! [`super::hash`]).
 
+use super::hash::Hash;
 use crate::protocol::reply::parse_i64;
 
 /// Longest string Redis stores with the `embstr` encoding.
 pub const EMBSTR_MAX: usize = 44;
 
-/// A stored value. The data types issue adds the collection variants.
+/// A stored value. The data types issue adds the other collection variants.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A string holding a canonical decimal integer (`OBJECT ENCODING` "int").
@@ -19,6 +22,9 @@ pub enum Value {
     Str(Box<[u8]>),
     /// A string modified in place; keeps spare capacity for appends ("raw").
     Raw(Vec<u8>),
+    /// A hash ("listpack" or "hashtable"). Boxed so that strings, by far the most
+    /// common values, keep `Value` at 32 bytes.
+    Hash(Box<Hash>),
 }
 
 /// The type of a value as `TYPE` names it.
@@ -26,6 +32,8 @@ pub enum Value {
 pub enum ValueType {
     /// `string`
     String,
+    /// `hash`
+    Hash,
 }
 
 impl ValueType {
@@ -33,6 +41,7 @@ impl ValueType {
     pub fn name(self) -> &'static str {
         match self {
             ValueType::String => "string",
+            ValueType::Hash => "hash",
         }
     }
 }
@@ -53,6 +62,7 @@ impl Value {
     pub fn value_type(&self) -> ValueType {
         match self {
             Value::Int(_) | Value::Str(_) | Value::Raw(_) => ValueType::String,
+            Value::Hash(_) => ValueType::Hash,
         }
     }
 
@@ -62,6 +72,7 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
+            Value::Hash(h) => h.encoding(),
         }
     }
 
@@ -80,8 +91,7 @@ impl Value {
             }
             Value::Str(b) => Some(f(b)),
             Value::Raw(b) => Some(f(b)),
-            #[allow(unreachable_patterns)]
-            _ => None,
+            Value::Hash(_) => None,
         }
     }
 
@@ -91,8 +101,7 @@ impl Value {
             Value::Int(v) => Some(itoa::Buffer::new().format(*v).len()),
             Value::Str(b) => Some(b.len()),
             Value::Raw(b) => Some(b.len()),
-            #[allow(unreachable_patterns)]
-            _ => None,
+            Value::Hash(_) => None,
         }
     }
 
@@ -108,8 +117,7 @@ impl Value {
                 *self = Value::Raw(v);
             }
             Value::Raw(_) => {}
-            #[allow(unreachable_patterns)]
-            _ => return None,
+            Value::Hash(_) => return None,
         }
         match self {
             Value::Raw(v) => Some(v),
@@ -123,6 +131,40 @@ impl Value {
             Value::Int(_) => 0,
             Value::Str(b) => b.len(),
             Value::Raw(v) => v.capacity(),
+            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
         }
+    }
+
+    /// The hash, or `None` when the value is not a hash.
+    #[inline]
+    pub fn as_hash(&self) -> Option<&Hash> {
+        match self {
+            Value::Hash(h) => Some(&**h),
+            _ => None,
+        }
+    }
+
+    /// The hash, mutably, or `None` when the value is not a hash.
+    #[inline]
+    pub fn as_hash_mut(&mut self) -> Option<&mut Hash> {
+        match self {
+            Value::Hash(h) => Some(&mut **h),
+            _ => None,
+        }
+    }
+
+    /// Wraps a hash.
+    pub fn from_hash(h: Hash) -> Value {
+        Value::Hash(Box::new(h))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_stays_small() {
+        assert!(std::mem::size_of::<Value>() <= 32);
     }
 }

@@ -128,11 +128,27 @@ impl ChildServer {
         port: u16,
         dir: ScratchDir,
     ) -> Result<ChildServer, String> {
+        Self::spawn_env(name, program, args, port, dir, &[])
+    }
+
+    /// [`ChildServer::spawn`] with extra environment variables.
+    fn spawn_env(
+        name: &'static str,
+        program: &str,
+        args: Vec<String>,
+        port: u16,
+        dir: ScratchDir,
+        envs: &[(&str, &str)],
+    ) -> Result<ChildServer, String> {
         let log_path = dir.path().join(format!("{name}.log"));
         let log = std::fs::File::create(&log_path).expect("create server log");
         let log2 = log.try_clone().expect("clone log handle");
         let child = Command::new(program)
             .args(&args)
+            // Never talk to a service manager the test runner itself may run under.
+            .env_remove("NOTIFY_SOCKET")
+            .env_remove("WATCHDOG_USEC")
+            .envs(envs.iter().copied())
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
@@ -200,6 +216,32 @@ impl ChildServer {
     /// The process id, while it runs.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(|c| c.id())
+    }
+
+    /// Sends signal `sig` (e.g. `libc::SIGTERM`) to the process, if it runs.
+    pub fn signal(&self, sig: i32) {
+        if let Some(pid) = self.pid() {
+            // SAFETY: plain syscall on our own child.
+            unsafe { libc::kill(pid as libc::pid_t, sig) };
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit; its status, or None if it still
+    /// runs (or was already reaped).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        let child = self.child.as_mut()?;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                self.quiet = true;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Whether the process has exited (e.g. crashed).
@@ -303,6 +345,11 @@ impl Server {
     /// Starts Libellule with `--port <free> --bind 127.0.0.1 --dir <scratch>`
     /// followed by `args`, and waits until it answers PING.
     pub fn start(args: &[&str]) -> Server {
+        Server::start_env(args, &[])
+    }
+
+    /// [`Server::start`] with extra environment variables for the server process.
+    pub fn start_env(args: &[&str], envs: &[(&str, &str)]) -> Server {
         for attempt in 0..4 {
             let port = free_port();
             let dir = ScratchDir::new("libellule");
@@ -315,7 +362,7 @@ impl Server {
                 dir.path_str(),
             ];
             full.extend(args.iter().map(|s| s.to_string()));
-            match ChildServer::spawn("libellule", libellule_bin(), full, port, dir) {
+            match ChildServer::spawn_env("libellule", libellule_bin(), full, port, dir, envs) {
                 Ok(inner) => return Server { inner },
                 Err(log) if looks_like_addr_in_use(&log) && attempt < 3 => continue,
                 Err(log) => panic!("libellule failed to start: {log}"),

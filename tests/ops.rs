@@ -1,0 +1,177 @@
+//! Operations: systemd notifications, graceful shutdown, Prometheus metrics.
+
+mod common;
+
+use common::{free_port, ScratchDir, Server};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixDatagram;
+use std::time::{Duration, Instant};
+
+/// Receives datagrams until one contains `want` or `timeout` passes; all received so far.
+fn recv_until(sock: &UnixDatagram, want: &str, timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("set_read_timeout");
+        if let Ok(n) = sock.recv(&mut buf) {
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let done = msg.lines().any(|l| l == want);
+            got.push(msg);
+            if done {
+                break;
+            }
+        }
+    }
+    got
+}
+
+/// One HTTP/1.1 GET of `path` on `port`; the whole response (the server closes).
+fn http_get(port: u16, path: &str) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: test\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read response");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Polls `GET /metrics` on `port` until the body contains every one of `want`.
+fn metrics_containing(port: u16, want: &[&str]) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = http_get(port, "/metrics");
+        if want.iter().all(|w| r.contains(w)) || Instant::now() > deadline {
+            return r;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn notify_ready_then_stopping_and_sigterm_exits_zero() {
+    let dir = ScratchDir::new("notify");
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+    let mut server = Server::start_env(
+        &["--io_threads", "2"],
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    );
+    // The server answered PING: READY=1 has been sent.
+    let got = recv_until(&sock, "READY=1", Duration::from_secs(5));
+    assert!(
+        got.iter().any(|m| m.lines().any(|l| l == "READY=1")),
+        "no READY=1, got {got:?}; log:\n{}",
+        server.log()
+    );
+    let mut c = server.conn();
+    assert_eq!(c.cmd_str("SET k v"), common::Reply::ok());
+
+    let start = Instant::now();
+    server.signal(libc::SIGTERM);
+    let got = recv_until(&sock, "STOPPING=1", Duration::from_secs(5));
+    assert!(
+        got.iter().any(|m| m.lines().any(|l| l == "STOPPING=1")),
+        "no STOPPING=1, got {got:?}"
+    );
+    let log = server.log();
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .unwrap_or_else(|| panic!("still running 5 s after SIGTERM; log:\n{}", server.log()));
+    assert!(status.success(), "exit status {status}; log:\n{log}");
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
+
+#[test]
+fn notify_abstract_socket() {
+    let name = format!("libellule-test-notify-{}", std::process::id());
+    let addr = {
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap()
+    };
+    let sock = UnixDatagram::bind_addr(&addr).expect("bind abstract socket");
+    let env = format!("@{name}");
+    let _server = Server::start_env(&[], &[("NOTIFY_SOCKET", env.as_str())]);
+    let got = recv_until(&sock, "READY=1", Duration::from_secs(5));
+    assert!(
+        got.iter().any(|m| m.lines().any(|l| l == "READY=1")),
+        "got {got:?}"
+    );
+}
+
+#[test]
+fn sigint_exits_zero_without_notify_socket() {
+    let mut server = Server::start(&[]);
+    server.signal(libc::SIGINT);
+    let status = server
+        .wait_exit(Duration::from_secs(5))
+        .expect("exited within 5 s");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn metrics_on_main_port_and_prometheus_port() {
+    let prom = free_port();
+    let prom_s = prom.to_string();
+    let server = Server::start(&["--io_threads", "2", "--prometheus_port", &prom_s]);
+    let mut c = server.conn();
+    assert_eq!(c.cmd_str("SET a 1"), common::Reply::ok());
+    c.cmd_str("GET a");
+    c.cmd_str("GET missing");
+    assert!(c.cmd_str("INCR a x").is_error());
+    c.cmd_str("EXPIRE a 100");
+
+    let want = [
+        "libellule_commands_total{cmd=\"set\"",
+        "libellule_command_errors_total{cmd=\"incr\"",
+        "libellule_keys{db=\"0\"",
+        "libellule_keys_with_expiry{db=\"0\"",
+        "libellule_keyspace_hits_total",
+        "libellule_build_info{version=",
+        "libellule_uptime_seconds",
+        "libellule_memory_rss_bytes",
+        "libellule_maxmemory_bytes",
+        "libellule_connected_clients",
+        "libellule_errors_total{type=\"ERR\"",
+        "# HELP libellule_commands_total",
+    ];
+    let main = metrics_containing(server.port, &want);
+    assert!(main.starts_with("HTTP/1.1 200 OK\r\n"), "{main}");
+    for w in want {
+        assert!(main.contains(w), "main port /metrics lacks {w}:\n{main}");
+    }
+    let exporter = metrics_containing(prom, &want);
+    assert!(exporter.starts_with("HTTP/1.1 200"), "{exporter}");
+    for w in want {
+        assert!(exporter.contains(w), "exporter lacks {w}:\n{exporter}");
+    }
+    // The server still works, and GET /metrics is a Redis command when not first.
+    let mut c = server.conn();
+    assert_eq!(c.cmd_str("PING"), common::Reply::simple("PONG"));
+    c.send_raw(b"GET /metrics HTTP/1.1\r\n");
+    let r = c.read_reply();
+    assert!(
+        r.error_text()
+            .unwrap_or("")
+            .contains("wrong number of arguments"),
+        "{r:?}"
+    );
+    // An inline GET of a key as first request stays a Redis command.
+    let mut c = server.conn();
+    c.send_raw(b"GET /metricsx\r\n");
+    assert_eq!(c.read_reply(), common::Reply::nil());
+}
+
+#[test]
+fn metrics_on_main_port_without_exporter() {
+    let server = Server::start(&[]);
+    let r = metrics_containing(server.port, &["libellule_build_info"]);
+    assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
+    assert!(r.contains("libellule_build_info"), "{r}");
+}

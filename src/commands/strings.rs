@@ -968,7 +968,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: Args) {
     };
     let text = long_double::format_human(&sum);
     out.bulk(&text);
-    let value = Value::Str(text.into_boxed_slice());
+    let value = Value::from_str_bytes(&text);
     match entry {
         Some(e) => e.value = value,
         None => db.set(key, value, 0),

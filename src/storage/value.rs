@@ -13,11 +13,22 @@ use crate::protocol::reply::parse_i64;
 /// Longest string Redis stores with the `embstr` encoding.
 pub const EMBSTR_MAX: usize = 44;
 
+/// Longest string stored inside the value itself (no heap block: a GET of a short value
+/// then reads only the table entry).
+pub const SMALL_MAX: usize = 22;
+
 /// A stored value. The data types issue adds the other collection variants.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A string holding a canonical decimal integer (`OBJECT ENCODING` "int").
     Int(i64),
+    /// A short string created whole, stored in place ("embstr").
+    Small {
+        /// Length in bytes.
+        len: u8,
+        /// Bytes; only `len` are meaningful.
+        data: [u8; SMALL_MAX],
+    },
     /// A string created whole ("embstr" up to 44 bytes, "raw" above).
     Str(Box<[u8]>),
     /// A string modified in place; keeps spare capacity for appends ("raw").
@@ -55,13 +66,30 @@ impl Value {
                 return Value::Int(v);
             }
         }
-        Value::Str(bytes.into())
+        Value::from_str_bytes(bytes)
+    }
+
+    /// A string value holding exactly `bytes` (never int-encoded), short ones in place.
+    #[inline]
+    pub fn from_str_bytes(bytes: &[u8]) -> Value {
+        if bytes.len() <= SMALL_MAX {
+            let mut data = [0u8; SMALL_MAX];
+            data[..bytes.len()].copy_from_slice(bytes);
+            Value::Small {
+                len: bytes.len() as u8,
+                data,
+            }
+        } else {
+            Value::Str(bytes.into())
+        }
     }
 
     /// The value's type.
     pub fn value_type(&self) -> ValueType {
         match self {
-            Value::Int(_) | Value::Str(_) | Value::Raw(_) => ValueType::String,
+            Value::Int(_) | Value::Small { .. } | Value::Str(_) | Value::Raw(_) => {
+                ValueType::String
+            }
             Value::Hash(_) => ValueType::Hash,
         }
     }
@@ -70,6 +98,7 @@ impl Value {
     pub fn encoding(&self) -> &'static str {
         match self {
             Value::Int(_) => "int",
+            Value::Small { .. } => "embstr",
             Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
             Value::Hash(h) => h.encoding(),
@@ -78,7 +107,10 @@ impl Value {
 
     /// True for the string encodings.
     pub fn is_string(&self) -> bool {
-        matches!(self, Value::Int(_) | Value::Str(_) | Value::Raw(_))
+        matches!(
+            self,
+            Value::Int(_) | Value::Small { .. } | Value::Str(_) | Value::Raw(_)
+        )
     }
 
     /// Calls `f` with the string bytes (integers are formatted on the stack).
@@ -89,6 +121,7 @@ impl Value {
                 let mut buf = itoa::Buffer::new();
                 Some(f(buf.format(*v).as_bytes()))
             }
+            Value::Small { len, data } => Some(f(&data[..*len as usize])),
             Value::Str(b) => Some(f(b)),
             Value::Raw(b) => Some(f(b)),
             Value::Hash(_) => None,
@@ -99,6 +132,7 @@ impl Value {
     pub fn str_len(&self) -> Option<usize> {
         match self {
             Value::Int(v) => Some(itoa::Buffer::new().format(*v).len()),
+            Value::Small { len, .. } => Some(*len as usize),
             Value::Str(b) => Some(b.len()),
             Value::Raw(b) => Some(b.len()),
             Value::Hash(_) => None,
@@ -111,6 +145,9 @@ impl Value {
         match self {
             Value::Int(v) => {
                 *self = Value::Raw(itoa::Buffer::new().format(*v).as_bytes().to_vec());
+            }
+            Value::Small { len, data } => {
+                *self = Value::Raw(data[..*len as usize].to_vec());
             }
             Value::Str(b) => {
                 let v = std::mem::take(b).into_vec();
@@ -128,7 +165,7 @@ impl Value {
     /// Approximate heap bytes used by this value (for MEMORY USAGE and accounting).
     pub fn heap_size(&self) -> usize {
         match self {
-            Value::Int(_) => 0,
+            Value::Int(_) | Value::Small { .. } => 0,
             Value::Str(b) => b.len(),
             Value::Raw(v) => v.capacity(),
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
@@ -166,5 +203,22 @@ mod tests {
     #[test]
     fn value_stays_small() {
         assert!(std::mem::size_of::<Value>() <= 32);
+    }
+
+    #[test]
+    fn short_strings_are_inline_and_report_embstr() {
+        for len in [0usize, 1, 22, 23, 44, 45] {
+            let bytes = vec![b'x'; len];
+            let v = Value::from_bytes(&bytes);
+            assert_eq!(v.with_str(|b| b.to_vec()), Some(bytes.clone()));
+            assert_eq!(v.str_len(), Some(len));
+            assert_eq!(matches!(v, Value::Small { .. }), len <= SMALL_MAX);
+            assert_eq!(
+                v.encoding(),
+                if len <= EMBSTR_MAX { "embstr" } else { "raw" }
+            );
+            let mut r = v.clone();
+            assert_eq!(r.make_raw().map(|b| b.clone()), Some(bytes));
+        }
     }
 }

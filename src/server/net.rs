@@ -42,6 +42,9 @@ const OP_SEND: u64 = 3;
 /// the extra delay a timer or cross-shard message can see while the shard is busy-idle.
 const SPIN_WAIT: Duration = Duration::from_micros(50);
 
+/// How long an idle loop polls its ring (without sleeping) before waiting in it.
+const SPIN_POLL: Duration = Duration::from_micros(20);
+
 const BUF_GROUP: u16 = 0;
 const BUF_COUNT: u16 = 256;
 const BUF_SIZE: usize = 16 * 1024;
@@ -329,7 +332,9 @@ impl NetLoop {
                 // microseconds away: wait for it in our own ring first, briefly, unless
                 // tasks were just spawned (glommio must run them) — a park through
                 // glommio costs several system calls and a memory barrier.
-                if !self.spawned && self.wait_own_ring(SPIN_WAIT) {
+                if !self.spawned
+                    && (self.spin_own_ring(SPIN_POLL)? || self.wait_own_ring(SPIN_WAIT))
+                {
                     continue;
                 }
                 // Idle: let glommio park until the kernel signals work for our ring, a
@@ -348,6 +353,23 @@ impl NetLoop {
                 // shard::runtime) fired, so timers and cross-shard messages keep flowing.
                 glommio::yield_if_needed().await;
             }
+        }
+    }
+
+    /// Polls our own ring without sleeping for up to `budget`. True if a completion
+    /// arrived. Under a request/reply load the next request is typically a few
+    /// microseconds away, and a sleep/wake-up pair costs more than that.
+    fn spin_own_ring(&mut self, budget: Duration) -> io::Result<bool> {
+        let start = std::time::Instant::now();
+        loop {
+            self.enter()?;
+            if !self.ring.completion().is_empty() {
+                return Ok(true);
+            }
+            if start.elapsed() >= budget {
+                return Ok(false);
+            }
+            std::hint::spin_loop();
         }
     }
 

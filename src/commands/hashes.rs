@@ -25,214 +25,182 @@ use rand::Rng;
 
 /// The hash commands, as Redis 7.0's COMMAND INFO describes them.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "hset",
-        arity: -4,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @hash @fast",
-        handler: Handler::Keyed {
+    CommandSpec::new(
+        "hset",
+        -4,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @hash @fast",
+        Handler::Keyed {
             run: hset,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hsetnx",
-        arity: 4,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hsetnx",
+        4,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @hash @fast",
+        Handler::Keyed {
             run: hsetnx,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hget",
-        arity: 3,
-        flags: flags::READONLY | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hget",
+        3,
+        flags::READONLY | flags::FAST,
+        (1, 1, 1),
+        "@read @hash @fast",
+        Handler::Keyed {
             run: hget,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hmget",
-        arity: -3,
-        flags: flags::READONLY | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hmget",
+        -3,
+        flags::READONLY | flags::FAST,
+        (1, 1, 1),
+        "@read @hash @fast",
+        Handler::Keyed {
             run: hmget,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hmset",
-        arity: -4,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hmset",
+        -4,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @hash @fast",
+        Handler::Keyed {
             run: hmset,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hdel",
-        arity: -3,
-        flags: flags::WRITE | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hdel",
+        -3,
+        flags::WRITE | flags::FAST,
+        (1, 1, 1),
+        "@write @hash @fast",
+        Handler::Keyed {
             run: hdel,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hlen",
-        arity: 2,
-        flags: flags::READONLY | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hlen",
+        2,
+        flags::READONLY | flags::FAST,
+        (1, 1, 1),
+        "@read @hash @fast",
+        Handler::Keyed {
             run: hlen,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hstrlen",
-        arity: 3,
-        flags: flags::READONLY | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hstrlen",
+        3,
+        flags::READONLY | flags::FAST,
+        (1, 1, 1),
+        "@read @hash @fast",
+        Handler::Keyed {
             run: hstrlen,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hexists",
-        arity: 3,
-        flags: flags::READONLY | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hexists",
+        3,
+        flags::READONLY | flags::FAST,
+        (1, 1, 1),
+        "@read @hash @fast",
+        Handler::Keyed {
             run: hexists,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hkeys",
-        arity: 2,
-        flags: flags::READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hkeys",
+        2,
+        flags::READONLY,
+        (1, 1, 1),
+        "@read @hash @slow",
+        Handler::Keyed {
             run: hkeys,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hvals",
-        arity: 2,
-        flags: flags::READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hvals",
+        2,
+        flags::READONLY,
+        (1, 1, 1),
+        "@read @hash @slow",
+        Handler::Keyed {
             run: hvals,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hgetall",
-        arity: 2,
-        flags: flags::READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hgetall",
+        2,
+        flags::READONLY,
+        (1, 1, 1),
+        "@read @hash @slow",
+        Handler::Keyed {
             run: hgetall,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hincrby",
-        arity: 4,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hincrby",
+        4,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @hash @fast",
+        Handler::Keyed {
             run: hincrby,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hincrbyfloat",
-        arity: 4,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @hash @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hincrbyfloat",
+        4,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @hash @fast",
+        Handler::Keyed {
             run: hincrbyfloat,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hrandfield",
-        arity: -2,
-        flags: flags::READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hrandfield",
+        -2,
+        flags::READONLY,
+        (1, 1, 1),
+        "@read @hash @slow",
+        Handler::Keyed {
             run: hrandfield,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "hscan",
-        arity: -3,
-        flags: flags::READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @hash @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "hscan",
+        -3,
+        flags::READONLY,
+        (1, 1, 1),
+        "@read @hash @slow",
+        Handler::Keyed {
             run: hscan,
             cross: None,
         },
-    },
+    ),
 ];
 
 /// HINCRBY on a field whose value is not an integer.

@@ -184,6 +184,28 @@ pub struct CommandSpec {
 }
 
 impl CommandSpec {
+    /// Describes a command; `keys` is Redis's (first key, last key, step), (0, 0, 0) for
+    /// none.
+    pub const fn new(
+        name: &'static str,
+        arity: i32,
+        flags: u32,
+        keys: (i32, i32, i32),
+        acl: &'static str,
+        handler: Handler,
+    ) -> CommandSpec {
+        CommandSpec {
+            name,
+            arity,
+            flags,
+            first_key: keys.0,
+            last_key: keys.1,
+            step: keys.2,
+            acl,
+            handler,
+        }
+    }
+
     /// True when `argc` (name included) satisfies the arity.
     #[inline]
     pub fn arity_ok(&self, argc: usize) -> bool {

@@ -149,16 +149,7 @@ const fn spec(
     acl: &'static str,
     handler: Handler,
 ) -> CommandSpec {
-    CommandSpec {
-        name,
-        arity,
-        flags,
-        first_key: 0,
-        last_key: 0,
-        step: 0,
-        acl,
-        handler,
-    }
+    CommandSpec::new(name, arity, flags, (0, 0, 0), acl, handler)
 }
 
 fn subcommand_error(out: &mut ReplyWriter, cmd: &str, sub: &[u8]) {
@@ -175,6 +166,14 @@ fn sub_arity_error(out: &mut ReplyWriter, cmd: &str, sub: &[u8]) {
     name.push(b'|');
     name.extend(sub.iter().map(|c| c.to_ascii_lowercase()));
     out.error(&arity_error(&name));
+}
+
+/// Replies with a HELP text: one simple string per line, as Redis does.
+fn help_reply(out: &mut ReplyWriter, lines: &[&[u8]]) {
+    out.array(lines.len());
+    for l in lines {
+        out.simple(l);
+    }
 }
 
 fn ping(ctx: &mut ConnCtx, args: Args) {
@@ -412,7 +411,8 @@ fn debug(ctx: &mut ConnCtx, args: Args) {
                 std::thread::sleep(std::time::Duration::from_secs_f64(secs));
                 ctx.out.ok();
             }
-            _ => ctx.out.error(NOT_FLOAT_DEBUG),
+            // Redis reads the delay with strtod: anything unparsable sleeps 0.
+            _ => ctx.out.ok(),
         }
     } else if eq_ic(sub, "help") {
         ctx.out.array(2);
@@ -423,8 +423,6 @@ fn debug(ctx: &mut ConnCtx, args: Args) {
         subcommand_error(&mut ctx.out, "debug", sub);
     }
 }
-
-const NOT_FLOAT_DEBUG: &[u8] = b"ERR value is not a valid float";
 
 // ---------------------------------------------------------------- COMMAND
 
@@ -585,10 +583,7 @@ fn command(ctx: &mut ConnCtx, args: Args) {
             b"HELP",
             b"    Print this help.",
         ];
-        ctx.out.array(lines.len());
-        for l in lines {
-            ctx.out.simple(l);
-        }
+        help_reply(&mut ctx.out, lines);
     } else {
         subcommand_error(&mut ctx.out, "command", sub);
     }
@@ -796,10 +791,7 @@ fn client_local(d: &mut ShardData, me: u64, a: Args, resp3: bool) -> Vec<u8> {
             b"HELP",
             b"    Print this help.",
         ];
-        out.array(lines.len());
-        for l in lines {
-            out.simple(l);
-        }
+        help_reply(&mut out, lines);
     } else if [
         "id", "getname", "setname", "setinfo", "no-evict", "reply", "info", "help",
     ]
@@ -1005,11 +997,7 @@ fn config(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 b"HELP",
                 b"    Print this help.",
             ];
-            let mut w = actx.writer(&mut buf);
-            w.array(lines.len());
-            for l in lines {
-                w.simple(l);
-            }
+            help_reply(&mut actx.writer(&mut buf), lines);
         } else {
             subcommand_error(&mut actx.writer(&mut buf), "config", sub);
         }

@@ -22,292 +22,248 @@ use crate::storage::Value;
 
 /// The string commands, as Redis 7.0's COMMAND INFO describes them.
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "get",
-        arity: 2,
-        flags: flags::READONLY | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @string @fast",
-        handler: Handler::Keyed {
+    CommandSpec::new(
+        "get",
+        2,
+        flags::READONLY | flags::FAST,
+        (1, 1, 1),
+        "@read @string @fast",
+        Handler::Keyed {
             run: get,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "set",
-        arity: -3,
-        flags: flags::WRITE | flags::DENYOOM,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "set",
+        -3,
+        flags::WRITE | flags::DENYOOM,
+        (1, 1, 1),
+        "@write @string @slow",
+        Handler::Keyed {
             run: set,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "setnx",
-        arity: 3,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "setnx",
+        3,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: setnx,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "setex",
-        arity: 4,
-        flags: flags::WRITE | flags::DENYOOM,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "setex",
+        4,
+        flags::WRITE | flags::DENYOOM,
+        (1, 1, 1),
+        "@write @string @slow",
+        Handler::Keyed {
             run: setex,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "psetex",
-        arity: 4,
-        flags: flags::WRITE | flags::DENYOOM,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "psetex",
+        4,
+        flags::WRITE | flags::DENYOOM,
+        (1, 1, 1),
+        "@write @string @slow",
+        Handler::Keyed {
             run: psetex,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "getset",
-        arity: 3,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "getset",
+        3,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: getset,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "getdel",
-        arity: 2,
-        flags: flags::WRITE | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "getdel",
+        2,
+        flags::WRITE | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: getdel,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "getex",
-        arity: -2,
-        flags: flags::WRITE | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "getex",
+        -2,
+        flags::WRITE | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: getex,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "mget",
-        arity: -2,
-        flags: flags::READONLY | flags::FAST,
-        first_key: 1,
-        last_key: -1,
-        step: 1,
-        acl: "@read @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "mget",
+        -2,
+        flags::READONLY | flags::FAST,
+        (1, -1, 1),
+        "@read @string @fast",
+        Handler::Keyed {
             run: mget,
             cross: Some(mget_cross),
         },
-    },
-    CommandSpec {
-        name: "mset",
-        arity: -3,
-        flags: flags::WRITE | flags::DENYOOM,
-        first_key: 1,
-        last_key: -1,
-        step: 2,
-        acl: "@write @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "mset",
+        -3,
+        flags::WRITE | flags::DENYOOM,
+        (1, -1, 2),
+        "@write @string @slow",
+        Handler::Keyed {
             run: mset,
             cross: Some(mset_cross),
         },
-    },
-    CommandSpec {
-        name: "msetnx",
-        arity: -3,
-        flags: flags::WRITE | flags::DENYOOM,
-        first_key: 1,
-        last_key: -1,
-        step: 2,
-        acl: "@write @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "msetnx",
+        -3,
+        flags::WRITE | flags::DENYOOM,
+        (1, -1, 2),
+        "@write @string @slow",
+        Handler::Keyed {
             run: msetnx,
             cross: Some(msetnx_cross),
         },
-    },
-    CommandSpec {
-        name: "incr",
-        arity: 2,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "incr",
+        2,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: incr,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "decr",
-        arity: 2,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "decr",
+        2,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: decr,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "incrby",
-        arity: 3,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "incrby",
+        3,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: incrby,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "decrby",
-        arity: 3,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "decrby",
+        3,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: decrby,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "incrbyfloat",
-        arity: 3,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "incrbyfloat",
+        3,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: incrbyfloat,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "append",
-        arity: 3,
-        flags: flags::WRITE | flags::DENYOOM | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "append",
+        3,
+        flags::WRITE | flags::DENYOOM | flags::FAST,
+        (1, 1, 1),
+        "@write @string @fast",
+        Handler::Keyed {
             run: append,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "strlen",
-        arity: 2,
-        flags: flags::READONLY | flags::FAST,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @string @fast",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "strlen",
+        2,
+        flags::READONLY | flags::FAST,
+        (1, 1, 1),
+        "@read @string @fast",
+        Handler::Keyed {
             run: strlen,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "getrange",
-        arity: 4,
-        flags: flags::READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "getrange",
+        4,
+        flags::READONLY,
+        (1, 1, 1),
+        "@read @string @slow",
+        Handler::Keyed {
             run: getrange,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "substr",
-        arity: 4,
-        flags: flags::READONLY,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@read @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "substr",
+        4,
+        flags::READONLY,
+        (1, 1, 1),
+        "@read @string @slow",
+        Handler::Keyed {
             run: getrange,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "setrange",
-        arity: 4,
-        flags: flags::WRITE | flags::DENYOOM,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl: "@write @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "setrange",
+        4,
+        flags::WRITE | flags::DENYOOM,
+        (1, 1, 1),
+        "@write @string @slow",
+        Handler::Keyed {
             run: setrange,
             cross: None,
         },
-    },
-    CommandSpec {
-        name: "lcs",
-        arity: -3,
-        flags: flags::READONLY,
-        first_key: 1,
-        last_key: 2,
-        step: 1,
-        acl: "@read @string @slow",
-        handler: Handler::Keyed {
+    ),
+    CommandSpec::new(
+        "lcs",
+        -3,
+        flags::READONLY,
+        (1, 2, 1),
+        "@read @string @slow",
+        Handler::Keyed {
             run: lcs,
             cross: Some(lcs_cross),
         },
-    },
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ pub struct Completions {
     pub ready: RefCell<Vec<(u32, u32, Vec<u8>)>>,
     waker: RefCell<Option<Waker>>,
     notified: Cell<bool>,
+    /// Set when a command task was spawned (the loop must let glommio run it before
+    /// waiting in its own ring).
+    pub spawned: Cell<bool>,
 }
 
 impl Completions {
@@ -274,10 +277,18 @@ fn add_to_batch(
     true
 }
 
+/// Replies of one shard's part of a batch: one buffer, and for each command its position
+/// in the batch and the end of its reply in the buffer.
+#[derive(Default)]
+struct GroupReplies {
+    buf: Vec<u8>,
+    ends: Vec<(usize, usize)>,
+}
+
 /// Runs a batch: one message per shard with that shard's commands in order (the shards
-/// work concurrently), then the replies are put back in request order.
+/// work concurrently), then the replies are put back in request order. Each shard writes
+/// all its replies into one buffer.
 async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
-    let n = batch.len();
     let mut groups: std::collections::BTreeMap<usize, Vec<(usize, BatchItem)>> =
         std::collections::BTreeMap::new();
     for (i, item) in batch.into_iter().enumerate() {
@@ -290,9 +301,13 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
             async move {
                 // Run in order until a command meets a locked key; the rest then goes
                 // one by one through the locking path.
-                let (mut done, rest) = shards
+                let (mut out, rest) = shards
                     .run_on(owner, move |d: &mut ShardData| {
-                        let mut done: Vec<(usize, Vec<u8>)> = Vec::with_capacity(items.len());
+                        let mut out = GroupReplies {
+                            buf: Vec::new(),
+                            ends: Vec::with_capacity(items.len()),
+                        };
+                        let now = now_ms();
                         let mut iter = items.into_iter();
                         let mut rest = Vec::new();
                         for (i, item) in iter.by_ref() {
@@ -303,13 +318,12 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
                             let Handler::Keyed { run, .. } = item.spec.handler else {
                                 unreachable!("batched commands are keyed")
                             };
-                            done.push((
-                                i,
-                                run_keyed(run, d, item.db, item.resp3, item.args.view()),
-                            ));
+                            let view = item.args.view();
+                            run_keyed_into(run, d, item.db, item.resp3, view, &mut out.buf, now);
+                            out.ends.push((i, out.buf.len()));
                         }
                         rest.extend(iter);
-                        (done, rest)
+                        (out, rest)
                     })
                     .await;
                 for (i, item) in rest {
@@ -317,18 +331,34 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
                         &shards, item.spec, owner, item.db, item.resp3, item.args,
                     )
                     .await;
-                    done.push((i, reply));
+                    out.buf.extend_from_slice(&reply);
+                    out.ends.push((i, out.buf.len()));
                 }
-                done
+                out
             }
         })
         .collect();
-    let results = crate::shard::futures_join_all(futs).await;
-    let mut replies: Vec<Vec<u8>> = vec![Vec::new(); n];
-    for (i, r) in results.into_iter().flatten() {
-        replies[i] = r;
+    let groups = crate::shard::futures_join_all(futs).await;
+    // Each group's commands are in batch order: merge them by position.
+    let total: usize = groups.iter().map(|g| g.buf.len()).sum();
+    let mut reply = Vec::with_capacity(total);
+    let mut next: Vec<(usize, usize)> = vec![(0, 0); groups.len()]; // (entry, byte start)
+    loop {
+        let mut best: Option<(usize, usize)> = None; // (group, batch position)
+        for (g, group) in groups.iter().enumerate() {
+            if let Some(&(pos, _)) = group.ends.get(next[g].0) {
+                if best.is_none_or(|(_, p)| pos < p) {
+                    best = Some((g, pos));
+                }
+            }
+        }
+        let Some((g, _)) = best else { break };
+        let (entry, start) = next[g];
+        let end = groups[g].ends[entry].1;
+        reply.extend_from_slice(&groups[g].buf[start..end]);
+        next[g] = (entry + 1, end);
     }
-    replies.concat()
+    reply
 }
 
 /// Runs one request. Appends the reply to `wbuf` unless the command went async (then
@@ -549,14 +579,27 @@ pub fn run_keyed(
     args: Args,
 ) -> Vec<u8> {
     let mut buf = Vec::new();
+    run_keyed_into(run, d, db, resp3, args, &mut buf, now_ms());
+    buf
+}
+
+/// Runs a keyed handler against `d`, appending its reply to `buf`.
+fn run_keyed_into(
+    run: crate::commands::KeyedFn,
+    d: &mut ShardData,
+    db: usize,
+    resp3: bool,
+    args: Args,
+    buf: &mut Vec<u8>,
+    now: u64,
+) {
     let mut ctx = Ctx {
         shard: d,
         db,
-        now_ms: now_ms(),
-        out: ReplyWriter::new(&mut buf, resp3),
+        now_ms: now,
+        out: ReplyWriter::new(buf, resp3),
     };
     run(&mut ctx, args);
-    buf
 }
 
 fn spawn_async(
@@ -574,19 +617,9 @@ fn spawn_async(
     spawn_future(fut, lctx, waiting);
 }
 
-thread_local! {
-    static SPAWNED: Cell<u64> = const { Cell::new(0) };
-}
-
-/// Number of async command tasks this thread has spawned (the loop compares it across a
-/// turn to know whether glommio has tasks to run).
-pub fn spawned_count() -> u64 {
-    SPAWNED.with(|c| c.get())
-}
-
 fn spawn_future(fut: crate::commands::ReplyFuture, lctx: &LoopCtx, waiting: &mut bool) {
     *waiting = true;
-    SPAWNED.with(|c| c.set(c.get() + 1));
+    lctx.completions.spawned.set(true);
     let completions = lctx.completions.clone();
     let slot = lctx.slot;
     let gen = lctx.gen;

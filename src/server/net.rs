@@ -189,8 +189,6 @@ pub struct NetLoop {
     limits: Limits,
     by_client: hashbrown::HashMap<u64, (u32, u32)>,
     query_buffer_limit: u64,
-    /// Tasks were spawned during this turn (glommio must get to run them).
-    spawned: bool,
 }
 
 impl NetLoop {
@@ -204,6 +202,7 @@ impl NetLoop {
             .setup_submit_all()
             .setup_single_issuer()
             .setup_defer_taskrun()
+            .setup_taskrun_flag()
             .build(4096)
             .map_err(|e| {
                 io::Error::new(
@@ -249,7 +248,6 @@ impl NetLoop {
             limits,
             by_client: hashbrown::HashMap::new(),
             query_buffer_limit,
-            spawned: false,
         };
         for i in 0..nl.listeners.len() {
             nl.arm_accept(i);
@@ -323,18 +321,15 @@ impl NetLoop {
             }
             self.check_killed();
             self.deliver_pushes();
-            let spawned_before = crate::server::conn::spawned_count();
             self.process_dirty();
-            self.spawned = crate::server::conn::spawned_count() != spawned_before;
+            let spawned = self.completions.spawned.replace(false);
 
             if !had_cqes && !had_ready {
                 // Nothing happened this turn. Under load the next request is usually
                 // microseconds away: wait for it in our own ring first, briefly, unless
                 // tasks were just spawned (glommio must run them) — a park through
                 // glommio costs several system calls and a memory barrier.
-                if !self.spawned
-                    && (self.spin_own_ring(SPIN_POLL)? || self.wait_own_ring(SPIN_WAIT))
-                {
+                if !spawned && (self.spin_own_ring(SPIN_POLL)? || self.wait_own_ring(SPIN_WAIT)) {
                     continue;
                 }
                 // Idle: let glommio park until the kernel signals work for our ring, a
@@ -362,9 +357,13 @@ impl NetLoop {
     fn spin_own_ring(&mut self, budget: Duration) -> io::Result<bool> {
         let start = std::time::Instant::now();
         loop {
-            self.enter()?;
-            if !self.ring.completion().is_empty() {
-                return Ok(true);
+            // The kernel raises IORING_SQ_TASKRUN when deferred work (a received packet,
+            // a finished send) waits for us: enter only then, not once per poll.
+            if self.ring.submission().taskrun() {
+                self.enter()?;
+                if !self.ring.completion().is_empty() {
+                    return Ok(true);
+                }
             }
             if start.elapsed() >= budget {
                 return Ok(false);

@@ -471,8 +471,7 @@ fn execute(
             .position(|&c| c == b'\r')
             .map(|p| start_len + p)
             .unwrap_or(wbuf.len());
-        let msg = wbuf[start_len + 1..end].to_vec();
-        data.count_error(&msg);
+        data.count_error(&wbuf[start_len + 1..end]);
     }
     if !*waiting {
         apply_reply_mode(client, wbuf, start_len);

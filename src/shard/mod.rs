@@ -251,8 +251,14 @@ impl ShardData {
     /// Counts an error reply by its prefix (the first word).
     pub fn count_error(&mut self, msg: &[u8]) {
         let end = msg.iter().position(|&c| c == b' ').unwrap_or(msg.len());
-        let prefix = String::from_utf8_lossy(&msg[..end]).into_owned();
-        *self.stats.errors.entry(prefix).or_insert(0) += 1;
+        let prefix = String::from_utf8_lossy(&msg[..end]);
+        // Allocate the key only the first time an error kind is seen.
+        match self.stats.errors.get_mut(prefix.as_ref()) {
+            Some(n) => *n += 1,
+            None => {
+                self.stats.errors.insert(prefix.into_owned(), 1);
+            }
+        }
     }
 }
 

@@ -12,6 +12,8 @@
 //! module uses every helper.
 #![allow(dead_code)]
 
+pub mod diff;
+
 use std::collections::HashSet;
 use std::fmt;
 use std::io::{self, Read, Write};

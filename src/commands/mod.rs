@@ -108,6 +108,15 @@ impl Ctx<'_> {
     pub fn db(&mut self) -> &mut Db {
         &mut self.shard.dbs[self.db]
     }
+
+    /// Every write that changes `key` calls this once per change: Redis's
+    /// `signalModifiedKey` (dirties WATCHes) and `notifyKeyspaceEvent(class, event, key)`
+    /// (`class` is Redis's event class character: `g` generic, `$` string, `l` list,
+    /// `s` set, `h` hash, `z` zset, `t` stream, `x` expired, `e` evicted, `n` new key).
+    #[inline]
+    pub fn modified(&mut self, key: &[u8], class: u8, event: &'static str) {
+        self.shard.modified(self.db, key, class, event);
+    }
 }
 
 /// Context of a connection-level command, on the connection's home shard.

@@ -54,6 +54,9 @@ pub struct ClientState {
     pub monitor: bool,
     /// Home shard.
     pub shard: usize,
+    /// True while EXEC runs this client's queued commands (or a script runs): blocking
+    /// commands then answer at once as if their timeout had passed, as in Redis.
+    pub in_exec: bool,
 }
 
 impl ClientState {
@@ -79,6 +82,7 @@ impl ClientState {
             close_requested: false,
             monitor: false,
             shard,
+            in_exec: false,
         }
     }
 

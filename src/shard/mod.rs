@@ -11,6 +11,7 @@
 
 pub mod locks;
 pub mod runtime;
+pub mod watch;
 
 use crate::commands::Registry;
 use crate::config::Config;
@@ -136,6 +137,12 @@ pub struct ShardData {
     pub loop_waker: Option<Rc<crate::server::conn::Completions>>,
     /// Bytes to append to the output of local clients (MONITOR feed): (client id, bytes).
     pub pushes: Vec<(u64, Vec<u8>)>,
+    /// Keys watched by transactions (WATCH) on this shard.
+    pub watches: watch::WatchTable,
+    /// The parsed `notify-keyspace-events` setting (0 = off, the default).
+    pub notify_mask: u32,
+    /// Keyspace events raised by the current command, published after it.
+    pub events: Vec<watch::KeyEvent>,
 }
 
 impl ShardData {
@@ -159,6 +166,42 @@ impl ShardData {
             kill_pending: false,
             loop_waker: None,
             pushes: Vec::new(),
+            watches: watch::WatchTable::default(),
+            notify_mask: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// A write changed `key` of `db`: Redis's `signalModifiedKey` (WATCH) followed by
+    /// `notifyKeyspaceEvent(class, event)`. Costs two branches when nothing watches
+    /// and notifications are off.
+    #[inline]
+    pub fn modified(&mut self, db: usize, key: &[u8], class: u8, event: &'static str) {
+        if !self.watches.is_empty() {
+            self.watches.touch(db, key);
+        }
+        self.key_event(db, key, class, event);
+    }
+
+    /// Redis's `notifyKeyspaceEvent`: queues the event when its class is enabled.
+    #[inline]
+    pub fn key_event(&mut self, db: usize, key: &[u8], class: u8, event: &'static str) {
+        if self.notify_mask != 0 {
+            self.queue_key_event(db, key, class, event);
+        }
+    }
+
+    #[cold]
+    fn queue_key_event(&mut self, db: usize, key: &[u8], class: u8, event: &'static str) {
+        let bit = watch::notify::class_bit(class);
+        let sinks = watch::notify::KEYSPACE | watch::notify::KEYEVENT;
+        if self.notify_mask & bit != 0 && self.notify_mask & sinks != 0 {
+            self.events.push(watch::KeyEvent {
+                db,
+                class,
+                event,
+                key: key.into(),
+            });
         }
     }
 

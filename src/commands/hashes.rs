@@ -313,6 +313,7 @@ fn hset_generic(ctx: &mut Ctx, args: Args, hmset: bool) {
     } else {
         out.int(created);
     }
+    ctx.modified(key, b'h', "hset");
 }
 
 /// `HSET key field value [field value ...]`
@@ -350,6 +351,7 @@ fn hsetnx(ctx: &mut Ctx, args: Args) {
         }
     }
     out.int(1);
+    ctx.modified(key, b'h', "hset");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -442,6 +444,12 @@ fn hdel(ctx: &mut Ctx, args: Args) {
         db.remove(key, now);
     }
     out.int(deleted);
+    if deleted > 0 {
+        ctx.modified(key, b'h', "hdel");
+    }
+    if emptied {
+        ctx.modified(key, b'g', "del");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -534,6 +542,7 @@ fn hincrby(ctx: &mut Ctx, args: Args) {
             out.int(incr);
         }
     }
+    ctx.modified(key, b'h', "hincrby");
 }
 
 /// `HINCRBYFLOAT key field increment`: computed and printed as Redis does with x87
@@ -580,6 +589,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: Args) {
         }
     }
     out.bulk(&text);
+    ctx.modified(key, b'h', "hincrbyfloat");
 }
 
 // ---------------------------------------------------------------------------------------

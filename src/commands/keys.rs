@@ -373,7 +373,7 @@ async fn cross_count(
     let db = ctx.client.db;
     let keys: Vec<&[u8]> = (1..a.len()).map(|i| a.get(i)).collect();
     let (groups, work) = cross_setup(ctx, db, &keys);
-    ctx.shards.lock(&groups).await;
+    ctx.lock(&groups).await;
     let counts = ctx
         .shards
         .run_on_each(work, move |d, items: Vec<(usize, Vec<u8>)>| {
@@ -381,7 +381,7 @@ async fn cross_count(
             items.iter().filter(|(_, k)| f(d, db, k, now)).count() as i64
         })
         .await;
-    ctx.shards.unlock(&groups).await;
+    ctx.unlock(&groups).await;
     counts.into_iter().sum()
 }
 
@@ -437,7 +437,11 @@ fn dbnum(shard: &ShardData) -> usize {
 
 /// Deletes one key; true when it existed.
 fn del_one(d: &mut ShardData, db: usize, key: &[u8], now: u64) -> bool {
-    d.dbs[db].remove(key, now).is_some()
+    let gone = d.dbs[db].remove(key, now).is_some();
+    if gone {
+        d.modified(db, key, b'g', "del");
+    }
+    gone
 }
 
 /// True when the key exists (counts a hit or miss, does not touch).
@@ -586,10 +590,13 @@ fn expire_generic(ctx: &mut Ctx, args: Args, relative: bool, seconds: bool) {
     }
     if when <= now as i64 {
         db.remove(key, now);
+        out.int(1);
+        ctx.modified(key, b'g', "del");
     } else {
         db.set_expire(key, when as u64, now);
+        out.int(1);
+        ctx.modified(key, b'g', "expire");
     }
-    out.int(1);
 }
 
 /// `EXPIRE key seconds [NX|XX|GT|LT]`
@@ -654,6 +661,9 @@ fn persist(ctx: &mut Ctx, args: Args) {
     let db = ctx.db();
     let removed = db.lookup(key, now).is_some() && db.persist(key, now);
     ctx.out.int(removed as i64);
+    if removed {
+        ctx.modified(key, b'g', "persist");
+    }
 }
 
 /// `TYPE key`
@@ -708,6 +718,8 @@ fn rename_generic(ctx: &mut Ctx, args: Args, nx: bool) {
     } else {
         out.ok()
     }
+    ctx.modified(src, b'g', "rename_from");
+    ctx.modified(dst, b'g', "rename_to");
 }
 
 /// `RENAME key newkey`
@@ -728,7 +740,7 @@ async fn rename_cross_generic(ctx: AsyncCtx, args: OwnedArgs, nx: bool) -> Vec<u
     let (src, dst) = (a.get(1).to_vec(), a.get(2).to_vec());
     let (src_shard, dst_shard) = (ctx.shards.owner(&src), ctx.shards.owner(&dst));
     let groups = ctx.shards.group_keys(db, [&src[..], &dst[..]]);
-    ctx.shards.lock(&groups).await;
+    ctx.lock(&groups).await;
     let reply = 'work: {
         if nx {
             let k = src.clone();
@@ -751,14 +763,21 @@ async fn rename_cross_generic(ctx: AsyncCtx, args: OwnedArgs, nx: bool) -> Vec<u
         let k = src.clone();
         let taken = ctx
             .shards
-            .run_on(src_shard, move |d| d.dbs[db].remove(&k, now_ms()))
+            .run_on(src_shard, move |d| {
+                let taken = d.dbs[db].remove(&k, now_ms());
+                if taken.is_some() {
+                    d.modified(db, &k, b'g', "rename_from");
+                }
+                taken
+            })
             .await;
         let Some(entry) = taken else {
             break 'work error_reply(&ctx, NO_SUCH_KEY);
         };
         ctx.shards
             .run_on(dst_shard, move |d| {
-                install_moved(&mut d.dbs[db], &dst, entry, now_ms())
+                install_moved(&mut d.dbs[db], &dst, entry, now_ms());
+                d.modified(db, &dst, b'g', "rename_to");
             })
             .await;
         if nx {
@@ -767,7 +786,7 @@ async fn rename_cross_generic(ctx: AsyncCtx, args: OwnedArgs, nx: bool) -> Vec<u
             ok_reply(&ctx)
         }
     };
-    ctx.shards.unlock(&groups).await;
+    ctx.unlock(&groups).await;
     reply
 }
 
@@ -827,6 +846,7 @@ fn copy_install(d: &mut ShardData, db: usize, key: &[u8], entry: Entry, replace:
         return false;
     }
     target.insert_entry(key, entry);
+    d.modified(db, key, b'g', "copy_to");
     true
 }
 
@@ -848,6 +868,7 @@ fn copy(ctx: &mut Ctx, args: Args) {
     }
     target.insert_entry(dst, entry);
     ctx.out.int(1);
+    ctx.shard.modified(o.dst_db, dst, b'g', "copy_to");
 }
 
 /// Cross-shard COPY: clones the entry on the source shard and installs it on the
@@ -867,7 +888,7 @@ fn copy_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         for (s, keys) in ctx.shards.group_keys(o.dst_db, [&dst[..]]) {
             groups.entry(s).or_default().extend(keys);
         }
-        ctx.shards.lock(&groups).await;
+        ctx.lock(&groups).await;
         let cloned = ctx
             .shards
             .run_on(src_shard, move |d| {
@@ -885,7 +906,7 @@ fn copy_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     .await
             }
         };
-        ctx.shards.unlock(&groups).await;
+        ctx.unlock(&groups).await;
         int_reply(&ctx, done as i64)
     })
 }
@@ -916,6 +937,8 @@ fn move_cmd(ctx: &mut Ctx, args: Args) {
     };
     install_moved(&mut ctx.shard.dbs[dst_db], key, entry, now);
     ctx.out.int(1);
+    ctx.modified(key, b'g', "move_from");
+    ctx.shard.modified(dst_db, key, b'g', "move_to");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1248,7 +1271,12 @@ fn flushdb(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             return error_reply(&ctx, SYNTAX_ERR);
         }
         let db = ctx.client.db;
-        ctx.shards.run_on_all(move |d| d.dbs[db].clear()).await;
+        ctx.shards
+            .run_on_all(move |d| {
+                d.touch_flushed(Some(db));
+                d.dbs[db].clear()
+            })
+            .await;
         ok_reply(&ctx)
     })
 }
@@ -1260,7 +1288,10 @@ fn flushall(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             return error_reply(&ctx, SYNTAX_ERR);
         }
         ctx.shards
-            .run_on_all(|d| d.dbs.iter_mut().for_each(Db::clear))
+            .run_on_all(|d| {
+                d.touch_flushed(None);
+                d.dbs.iter_mut().for_each(Db::clear)
+            })
             .await;
         ok_reply(&ctx)
     })
@@ -1282,7 +1313,12 @@ fn swapdb(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         }
         if id1 != id2 {
             let (x, y) = (id1 as usize, id2 as usize);
-            ctx.shards.run_on_all(move |d| d.dbs.swap(x, y)).await;
+            ctx.shards
+                .run_on_all(move |d| {
+                    d.touch_swapped(x, y);
+                    d.dbs.swap(x, y)
+                })
+                .await;
         }
         ok_reply(&ctx)
     })

@@ -13,16 +13,20 @@
 //! - [`Handler::Async`]: commands that need every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
-//! One file per command family: [`strings`], [`hashes`], [`keys`], [`server`].
+//! One file per command family: [`strings`], [`hashes`], [`keys`], [`server`],
+//! [`transactions`], [`pubsub`].
 
 pub mod hashes;
 pub mod keys;
+pub mod pubsub;
 pub mod server;
 pub mod strings;
+pub mod transactions;
 
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::protocol::reply::ReplyWriter;
 use crate::server::client::ClientState;
+use crate::shard::locks::LockKey;
 use crate::shard::{ShardData, Shards};
 use crate::storage::Db;
 use std::future::Future;
@@ -123,6 +127,13 @@ impl Ctx<'_> {
 pub struct ConnCtx<'a> {
     /// The client's state (selected db, protocol, name...).
     pub client: &'a mut ClientState,
+    /// The shard set (for commands that must reach other shards, such as WATCH or EXEC).
+    pub shards: &'a Rc<Shards>,
+    /// The shared handle on the client's state, for work that outlives this call.
+    pub handle: &'a crate::server::client::ClientRef,
+    /// Set by a handler whose reply needs other shards: the connection waits for this
+    /// future's reply instead of reading `out` (which the handler then leaves empty).
+    pub deferred: Option<ReplyFuture>,
     /// The home shard's data.
     pub shard: &'a mut ShardData,
     /// The time of this batch, Unix milliseconds.
@@ -144,6 +155,21 @@ impl AsyncCtx {
     /// A reply writer over `buf` in the client's protocol.
     pub fn writer<'a>(&self, buf: &'a mut Vec<u8>) -> ReplyWriter<'a> {
         ReplyWriter::new(buf, self.client.resp3)
+    }
+
+    /// Locks `groups` for a cross-shard command (see [`Shards::lock`]). Inside EXEC or a
+    /// script the transaction already holds every key it touches, so this does nothing.
+    pub async fn lock(&self, groups: &std::collections::BTreeMap<usize, Vec<LockKey>>) {
+        if !self.client.in_exec {
+            self.shards.lock(groups).await;
+        }
+    }
+
+    /// Releases what [`AsyncCtx::lock`] took.
+    pub async fn unlock(&self, groups: &std::collections::BTreeMap<usize, Vec<LockKey>>) {
+        if !self.client.in_exec {
+            self.shards.unlock(groups).await;
+        }
     }
 }
 
@@ -190,6 +216,14 @@ pub struct CommandSpec {
     pub acl: &'static str,
     /// Execution.
     pub handler: Handler,
+}
+
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSpec")
+            .field("name", &self.name)
+            .finish()
+    }
 }
 
 impl CommandSpec {
@@ -251,6 +285,8 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(hashes::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());
     v.extend(server::COMMANDS.iter());
+    v.extend(transactions::COMMANDS.iter());
+    v.extend(pubsub::COMMANDS.iter());
     v
 }
 

@@ -152,7 +152,8 @@ const fn spec(
     CommandSpec::new(name, arity, flags, (0, 0, 0), acl, handler)
 }
 
-fn subcommand_error(out: &mut ReplyWriter, cmd: &str, sub: &[u8]) {
+/// `ERR unknown subcommand 'x'. Try CMD HELP.`
+pub(crate) fn subcommand_error(out: &mut ReplyWriter, cmd: &str, sub: &[u8]) {
     let mut m = b"ERR unknown subcommand '".to_vec();
     m.extend_from_slice(&sub[..sub.len().min(128)]);
     m.extend_from_slice(b"'. Try ");
@@ -161,7 +162,8 @@ fn subcommand_error(out: &mut ReplyWriter, cmd: &str, sub: &[u8]) {
     out.error(&m);
 }
 
-fn sub_arity_error(out: &mut ReplyWriter, cmd: &str, sub: &[u8]) {
+/// `ERR wrong number of arguments for 'cmd|sub' command`.
+pub(crate) fn sub_arity_error(out: &mut ReplyWriter, cmd: &str, sub: &[u8]) {
     let mut name = cmd.as_bytes().to_vec();
     name.push(b'|');
     name.extend(sub.iter().map(|c| c.to_ascii_lowercase()));
@@ -169,7 +171,7 @@ fn sub_arity_error(out: &mut ReplyWriter, cmd: &str, sub: &[u8]) {
 }
 
 /// Replies with a HELP text: one simple string per line, as Redis does.
-fn help_reply(out: &mut ReplyWriter, lines: &[&[u8]]) {
+pub(crate) fn help_reply(out: &mut ReplyWriter, lines: &[&[u8]]) {
     out.array(lines.len());
     for l in lines {
         out.simple(l);
@@ -177,6 +179,14 @@ fn help_reply(out: &mut ReplyWriter, lines: &[&[u8]]) {
 }
 
 fn ping(ctx: &mut ConnCtx, args: Args) {
+    if ctx.client.subs.active() && !ctx.client.resp3 && args.len() <= 2 {
+        // RESP2 subscribed mode: Redis answers as a message-like array.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out
+            .bulk(if args.len() == 2 { args.get(1) } else { b"" });
+        return;
+    }
     match args.len() {
         1 => ctx.out.simple(b"PONG"),
         2 => ctx.out.bulk(args.get(1)),
@@ -194,6 +204,10 @@ fn quit(ctx: &mut ConnCtx, _args: Args) {
 }
 
 fn reset(ctx: &mut ConnCtx, _args: Args) {
+    ctx.client.multi = None;
+    crate::server::multi::unwatch_all(ctx.client, ctx.shard, ctx.shards);
+    let subs = std::mem::take(&mut ctx.client.subs);
+    crate::server::pubsub::forget_client(ctx.shard, ctx.client.id, &subs);
     let c = &mut *ctx.client;
     c.db = 0;
     c.resp3 = false;
@@ -968,6 +982,7 @@ fn config(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                             for (k, v) in pairs.iter() {
                                 let _ = d.config.set(k, v);
                             }
+                            d.apply_config();
                         })
                         .await;
                     actx.writer(&mut buf).ok();

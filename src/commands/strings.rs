@@ -490,6 +490,10 @@ fn set_generic(
     } else {
         db.set(key, value, expire_at);
     }
+    ctx.modified(key, b'$', "set");
+    if expire_at != 0 {
+        ctx.modified(key, b'g', "expire");
+    }
     if f & opt::GET == 0 {
         match reply {
             SetReply::Ok => ctx.out.ok(),
@@ -587,6 +591,7 @@ fn getset(ctx: &mut Ctx, args: Args) {
     }
     let value = Value::from_bytes(args.get(2));
     ctx.db().set(key, value, 0);
+    ctx.modified(key, b'$', "set");
 }
 
 /// `GETDEL key`
@@ -600,6 +605,7 @@ fn getdel(ctx: &mut Ctx, args: Args) {
                 return ctx.out.error(WRONGTYPE);
             }
             ctx.db().remove(key, now);
+            ctx.modified(key, b'g', "del");
         }
     }
 }
@@ -629,10 +635,12 @@ fn getex(ctx: &mut Ctx, args: Args) {
     let db = ctx.db();
     if f & (opt::EXAT | opt::PXAT) != 0 && at <= now {
         db.remove(key, now);
+        ctx.modified(key, b'g', "del");
     } else if expire.is_some() {
         db.set_expire(key, at, now);
-    } else if f & opt::PERSIST != 0 {
-        db.persist(key, now);
+        ctx.modified(key, b'g', "expire");
+    } else if f & opt::PERSIST != 0 && db.persist(key, now) {
+        ctx.modified(key, b'g', "persist");
     }
 }
 
@@ -673,7 +681,7 @@ fn mget_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         let db = ctx.client.db;
         let keys: Vec<&[u8]> = (1..a.len()).map(|i| a.get(i)).collect();
         let (groups, work) = cross_setup(&ctx, db, &keys);
-        ctx.shards.lock(&groups).await;
+        ctx.lock(&groups).await;
         let results = ctx
             .shards
             .run_on_each(work, move |d, items: Vec<(usize, Vec<u8>)>| {
@@ -684,7 +692,7 @@ fn mget_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     .collect::<Vec<_>>()
             })
             .await;
-        ctx.shards.unlock(&groups).await;
+        ctx.unlock(&groups).await;
         let mut vals: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
         for (i, v) in results.into_iter().flatten() {
             vals[i] = v;
@@ -717,9 +725,10 @@ fn mset(ctx: &mut Ctx, args: Args) {
     if !mset_arity_ok(&mut ctx.out, &args) {
         return;
     }
-    let db = ctx.db();
     for i in (1..args.len()).step_by(2) {
-        db.set(args.get(i), Value::from_bytes(args.get(i + 1)), 0);
+        ctx.db()
+            .set(args.get(i), Value::from_bytes(args.get(i + 1)), 0);
+        ctx.modified(args.get(i), b'$', "set");
     }
     ctx.out.ok();
 }
@@ -738,7 +747,9 @@ fn msetnx(ctx: &mut Ctx, args: Args) {
         return ctx.out.int(0);
     }
     for i in (1..args.len()).step_by(2) {
-        db.set(args.get(i), Value::from_bytes(args.get(i + 1)), 0);
+        ctx.db()
+            .set(args.get(i), Value::from_bytes(args.get(i + 1)), 0);
+        ctx.modified(args.get(i), b'$', "set");
     }
     ctx.out.int(1);
 }
@@ -762,9 +773,9 @@ fn mset_pairs(ctx: &AsyncCtx, a: &Args) -> PairsByShard {
 
 /// Stores MSET pairs on one shard.
 fn mset_apply(d: &mut ShardData, db: usize, pairs: Pairs) {
-    let db = &mut d.dbs[db];
     for (k, v) in pairs {
-        db.set(&k, Value::from_bytes(&v), 0);
+        d.dbs[db].set(&k, Value::from_bytes(&v), 0);
+        d.modified(db, &k, b'$', "set");
     }
 }
 
@@ -781,11 +792,11 @@ fn mset_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             .shards
             .group_keys(db, (1..a.len()).step_by(2).map(|i| a.get(i)));
         let work = mset_pairs(&ctx, &a);
-        ctx.shards.lock(&groups).await;
+        ctx.lock(&groups).await;
         ctx.shards
             .run_on_each(work, move |d, pairs| mset_apply(d, db, pairs))
             .await;
-        ctx.shards.unlock(&groups).await;
+        ctx.unlock(&groups).await;
         ctx.writer(&mut buf).ok();
         buf
     })
@@ -805,7 +816,7 @@ fn msetnx_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             .shards
             .group_keys(db, (1..a.len()).step_by(2).map(|i| a.get(i)));
         let work = mset_pairs(&ctx, &a);
-        ctx.shards.lock(&groups).await;
+        ctx.lock(&groups).await;
         let probe: Vec<(usize, Vec<Vec<u8>>)> = work
             .iter()
             .map(|(s, pairs)| (*s, pairs.iter().map(|(k, _)| k.clone()).collect()))
@@ -824,7 +835,7 @@ fn msetnx_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 .run_on_each(work, move |d, pairs| mset_apply(d, db, pairs))
                 .await;
         }
-        ctx.shards.unlock(&groups).await;
+        ctx.unlock(&groups).await;
         ctx.writer(&mut buf).int(if any { 0 } else { 1 });
         buf
     })
@@ -863,6 +874,7 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) {
         }
     };
     out.int(result);
+    ctx.modified(key, b'$', "incrby");
 }
 
 /// `INCR key`
@@ -929,6 +941,7 @@ fn incrbyfloat(ctx: &mut Ctx, args: Args) {
         Some(e) => e.value = value,
         None => db.set(key, value, 0),
     }
+    ctx.modified(key, b'$', "incrbyfloat");
 }
 
 pub mod long_double {
@@ -1538,6 +1551,7 @@ fn append(ctx: &mut Ctx, args: Args) {
             out.int(buf.len() as i64);
         }
     }
+    ctx.modified(key, b'$', "append");
 }
 
 /// `STRLEN key`
@@ -1622,6 +1636,7 @@ fn setrange(ctx: &mut Ctx, args: Args) {
             v.extend_from_slice(patch);
             db.set(key, Value::Raw(v), 0);
             out.int(total as i64);
+            ctx.modified(key, b'$', "setrange");
         }
         Some(e) => {
             let Some(olen) = e.value.str_len() else {
@@ -1641,6 +1656,7 @@ fn setrange(ctx: &mut Ctx, args: Args) {
             }
             buf[offset as usize..total].copy_from_slice(patch);
             out.int(buf.len() as i64);
+            ctx.modified(key, b'$', "setrange");
         }
     }
 }
@@ -1682,7 +1698,7 @@ fn lcs_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         let (k1, k2) = (a.get(1).to_vec(), a.get(2).to_vec());
         let (s1, s2) = (ctx.shards.owner(&k1), ctx.shards.owner(&k2));
         let groups = ctx.shards.group_keys(db, [&k1[..], &k2[..]]);
-        ctx.shards.lock(&groups).await;
+        ctx.lock(&groups).await;
         let x = ctx
             .shards
             .run_on(s1, move |d| lcs_fetch(d, db, &k1, now_ms()))
@@ -1691,7 +1707,7 @@ fn lcs_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             .shards
             .run_on(s2, move |d| lcs_fetch(d, db, &k2, now_ms()))
             .await;
-        ctx.shards.unlock(&groups).await;
+        ctx.unlock(&groups).await;
         let max = max_string_len(&ctx.shards.data.borrow());
         let mut buf = Vec::new();
         lcs_reply(&mut ctx.writer(&mut buf), x, y, a, max);

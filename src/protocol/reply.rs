@@ -41,6 +41,11 @@ impl<'a> ReplyWriter<'a> {
         }
     }
 
+    /// The underlying buffer (to hand to a nested writer).
+    pub fn buf_mut(&mut self) -> &mut Vec<u8> {
+        self.buf
+    }
+
     /// Appends pre-encoded protocol bytes unchanged.
     pub fn raw(&mut self, bytes: &[u8]) {
         self.buf.extend_from_slice(bytes);

@@ -1,6 +1,28 @@
 //! Per-connection client state (CLIENT LIST fields, selected db, protocol...).
 
+use crate::commands::CommandSpec;
+use crate::protocol::parse::OwnedArgs;
 use std::time::Instant;
+
+/// A command queued between MULTI and EXEC.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    /// Index of the command in the registry (per-command statistics).
+    pub idx: usize,
+    /// The command.
+    pub spec: &'static CommandSpec,
+    /// Its arguments, name included.
+    pub args: OwnedArgs,
+}
+
+/// The state of an open MULTI block.
+#[derive(Clone, Debug, Default)]
+pub struct MultiState {
+    /// Commands queued so far.
+    pub queued: Vec<Queued>,
+    /// A command was refused while queueing: EXEC answers `-EXECABORT`.
+    pub aborted: bool,
+}
 
 /// What CLIENT REPLY asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +76,12 @@ pub struct ClientState {
     pub monitor: bool,
     /// Home shard.
     pub shard: usize,
+    /// The open MULTI block, if any (boxed: most clients never open one).
+    pub multi: Option<Box<MultiState>>,
+    /// Keys under WATCH: (db, key). Their registrations live on the owning shards.
+    pub watched: Vec<(usize, Vec<u8>)>,
+    /// Pub/sub subscriptions: channels, patterns and shard channels.
+    pub subs: super::pubsub::Subscriptions,
     /// True while EXEC runs this client's queued commands (or a script runs): blocking
     /// commands then answer at once as if their timeout had passed, as in Redis.
     pub in_exec: bool,
@@ -83,6 +111,9 @@ impl ClientState {
             monitor: false,
             shard,
             in_exec: false,
+            multi: None,
+            watched: Vec::new(),
+            subs: Default::default(),
         }
     }
 
@@ -90,9 +121,22 @@ impl ClientState {
     pub fn info_line(&self) -> String {
         let age = self.created.elapsed().as_secs();
         let idle = crate::shard::now_ms().saturating_sub(self.last_active_ms) / 1000;
-        let flags = if self.monitor { "O" } else { "N" };
+        let mut flags = String::new();
+        if self.monitor {
+            flags.push('O');
+        }
+        if self.subs.count() + self.subs.shard_count() > 0 {
+            flags.push('P');
+        }
+        if self.multi.is_some() {
+            flags.push('x');
+        }
+        if flags.is_empty() {
+            flags.push('N');
+        }
+        let multi: i64 = self.multi.as_ref().map_or(-1, |m| m.queued.len() as i64);
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -102,6 +146,10 @@ impl ClientState {
             idle,
             flags,
             self.db,
+            self.subs.channels.len(),
+            self.subs.patterns.len(),
+            self.subs.shard_channels.len(),
+            multi,
             self.last_cmd,
             if self.resp3 { 3 } else { 2 },
             String::from_utf8_lossy(&self.lib_name),

@@ -148,6 +148,7 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
                         execute(
                             args,
                             &mut conn.wbuf,
+                            &client,
                             &mut client_ref,
                             data,
                             lctx,
@@ -244,7 +245,11 @@ fn add_to_batch(
     now: u64,
     batch: &mut Vec<BatchItem>,
 ) -> bool {
-    if client.reply_mode != ReplyMode::On || !client.authenticated {
+    if client.reply_mode != ReplyMode::On
+        || !client.authenticated
+        || client.multi.is_some()
+        || client.subs.active()
+    {
         return false;
     }
     let Some((idx, spec)) = registry().lookup_indexed(args.get(0)) else {
@@ -367,6 +372,7 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
 fn execute(
     args: Args,
     wbuf: &mut Vec<u8>,
+    handle: &ClientRef,
     client: &mut super::client::ClientState,
     data: &mut ShardData,
     lctx: &LoopCtx,
@@ -380,27 +386,54 @@ fn execute(
     let Some((idx, spec)) = registry().lookup_indexed(name) else {
         // Redis 7.0 checks the command name before authentication.
         let msg = unknown_command_error(&args);
-        ReplyWriter::new(wbuf, resp3).error(&msg);
-        data.count_error(&msg);
-        apply_reply_mode(client, wbuf, start_len);
+        reject(client, data, wbuf, start_len, false, &msg);
         return;
     };
     data.stats.total_commands += 1;
     client.last_cmd = spec.name;
     client.last_active_ms = now;
+    let is_exec = spec.name == "exec";
     if !spec.arity_ok(args.len()) {
-        let msg = arity_error(name);
-        ReplyWriter::new(wbuf, resp3).error(&msg);
-        data.count_error(&msg);
         data.stats.cmds[idx].rejected += 1;
-        apply_reply_mode(client, wbuf, start_len);
+        reject(client, data, wbuf, start_len, is_exec, &arity_error(name));
         return;
     }
     if !client.authenticated && spec.flags & flags::NO_AUTH == 0 {
-        let m: &[u8] = b"NOAUTH Authentication required.";
-        ReplyWriter::new(wbuf, resp3).error(m);
-        data.count_error(m);
         data.stats.cmds[idx].rejected += 1;
+        reject(
+            client,
+            data,
+            wbuf,
+            start_len,
+            is_exec,
+            b"NOAUTH Authentication required.",
+        );
+        return;
+    }
+    if client.subs.active() && !client.resp3 && !allowed_when_subscribed(spec.name) {
+        data.stats.cmds[idx].rejected += 1;
+        let msg = format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        );
+        reject(client, data, wbuf, start_len, is_exec, msg.as_bytes());
+        return;
+    }
+    if client.multi.is_some() && !runs_inside_multi(spec.name) {
+        if spec.flags & flags::NO_MULTI != 0 {
+            data.stats.cmds[idx].rejected += 1;
+            let m: &[u8] = b"ERR Command not allowed inside a transaction";
+            reject(client, data, wbuf, start_len, false, m);
+            return;
+        }
+        if let Some(m) = client.multi.as_mut() {
+            m.queued.push(super::client::Queued {
+                idx,
+                spec,
+                args: OwnedArgs::from_args(&args),
+            });
+        }
+        ReplyWriter::new(wbuf, resp3).simple(b"QUEUED");
         apply_reply_mode(client, wbuf, start_len);
         return;
     }
@@ -412,11 +445,17 @@ fn execute(
         Handler::Conn(f) => {
             let mut ctx = ConnCtx {
                 client,
+                shards: lctx.shards,
+                handle,
                 shard: data,
                 now_ms: now,
                 out: ReplyWriter::new(wbuf, resp3),
+                deferred: None,
             };
             f(&mut ctx, args);
+            if let Some(fut) = ctx.deferred.take() {
+                spawn_future(fut, lctx, waiting);
+            }
         }
         Handler::Keyed { run, cross } => {
             let route = key_owner(spec, &args, lctx.shards);
@@ -476,6 +515,59 @@ fn execute(
     if !*waiting {
         apply_reply_mode(client, wbuf, start_len);
     }
+}
+
+/// Answers a refused command with `msg` and counts the error. Inside MULTI the
+/// transaction is doomed (EXEC answers `-EXECABORT`); a refused EXEC itself answers
+/// `-EXECABORT Transaction discarded because of: <msg>` as Redis 7.0 does.
+fn reject(
+    client: &mut super::client::ClientState,
+    data: &mut ShardData,
+    wbuf: &mut Vec<u8>,
+    start_len: usize,
+    is_exec: bool,
+    msg: &[u8],
+) {
+    let resp3 = client.resp3;
+    if client.multi.is_some() && is_exec {
+        client.multi = None;
+        let shown = msg.strip_prefix(b"ERR ").unwrap_or(msg);
+        let mut m = b"EXECABORT Transaction discarded because of: ".to_vec();
+        m.extend_from_slice(shown);
+        ReplyWriter::new(wbuf, resp3).error(&m);
+        data.count_error(&m);
+    } else {
+        if let Some(m) = client.multi.as_mut() {
+            m.aborted = true;
+        }
+        ReplyWriter::new(wbuf, resp3).error(msg);
+        data.count_error(msg);
+    }
+    apply_reply_mode(client, wbuf, start_len);
+}
+
+/// Commands a RESP2 client in subscribed mode may still send.
+fn allowed_when_subscribed(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe"
+            | "psubscribe"
+            | "ssubscribe"
+            | "unsubscribe"
+            | "punsubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
+    )
+}
+
+/// Commands that run at once even inside MULTI (the rest is queued).
+fn runs_inside_multi(name: &str) -> bool {
+    matches!(
+        name,
+        "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+    )
 }
 
 /// The shard owning every key of a request: `Some(Some(shard))`, `Some(None)` when the

@@ -1,8 +1,11 @@
 //! The network side of a shard: its io_uring event loop ([`net`]), connections and the
 //! dispatcher that routes each command inline, to another shard, or to a coordinator
-//! ([`conn`]), and client state ([`client`]).
+//! ([`conn`]), client state ([`client`]),
+//! transactions ([`multi`]) and pub/sub ([`pubsub`]).
 
 pub mod client;
 pub mod conn;
 pub mod monitor;
+pub mod multi;
 pub mod net;
+pub mod pubsub;

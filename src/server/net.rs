@@ -322,6 +322,9 @@ impl NetLoop {
             self.check_killed();
             self.deliver_pushes();
             self.process_dirty();
+            if self.shards.data.borrow().notify_mask != 0 {
+                crate::server::pubsub::flush_key_events(&self.shards);
+            }
             let spawned = self.completions.spawned.replace(false);
 
             if !had_cqes && !had_ready {
@@ -693,6 +696,13 @@ impl NetLoop {
             }
             self.by_client.remove(&id);
             let mut data = self.shards.data.borrow_mut();
+            {
+                let mut c = conn.client.borrow_mut();
+                c.multi = None;
+                super::multi::unwatch_all(&mut c, &mut data, &self.shards);
+                let subs = std::mem::take(&mut c.subs);
+                super::pubsub::forget_client(&mut data, id, &subs);
+            }
             data.clients.remove(&id);
             data.stats.connected_clients = data.stats.connected_clients.saturating_sub(1);
             CONNECTED_CLIENTS.fetch_sub(1, Ordering::Relaxed);

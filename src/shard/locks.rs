@@ -14,6 +14,25 @@ use std::collections::VecDeque;
 /// A lockable key: database index and key bytes.
 pub type LockKey = (usize, Vec<u8>);
 
+/// The database index of the whole-shard lock: a [`LockKey`] `(ALL_KEYS, [])` conflicts
+/// with every key of the shard (transactions and scripts holding commands that read or
+/// write the whole keyspace, such as FLUSHALL or KEYS inside MULTI).
+pub const ALL_KEYS: usize = usize::MAX;
+
+/// The whole-shard lock key.
+pub fn whole_shard() -> LockKey {
+    (ALL_KEYS, Vec::new())
+}
+
+/// True when two key sets conflict (share a key, or one holds the whole shard).
+fn overlaps(a: &[LockKey], b: &[LockKey]) -> bool {
+    if a.is_empty() || b.is_empty() {
+        return false;
+    }
+    let whole = |s: &[LockKey]| s.iter().any(|k| k.0 == ALL_KEYS);
+    whole(a) || whole(b) || a.iter().any(|k| b.contains(k))
+}
+
 struct Waiter {
     keys: Vec<LockKey>,
     tx: oneshot::Sender<()>,
@@ -38,11 +57,17 @@ impl KeyLocks {
         if self.is_empty() {
             return false;
         }
-        let k = (db, key.to_vec());
-        self.held.contains_key(&k) || self.waiting.iter().any(|w| w.keys.contains(&k))
+        let k = [(db, key.to_vec())];
+        self.conflicts(&k) || self.waiting.iter().any(|w| overlaps(&w.keys, &k))
     }
 
     fn conflicts(&self, keys: &[LockKey]) -> bool {
+        if self.held.is_empty() {
+            return false;
+        }
+        if self.held.contains_key(&whole_shard()) || keys.iter().any(|k| k.0 == ALL_KEYS) {
+            return true;
+        }
         keys.iter().any(|k| self.held.contains_key(k))
     }
 
@@ -55,10 +80,7 @@ impl KeyLocks {
     /// Locks `keys` now if none is held and no earlier waiter wants them; otherwise queues
     /// the request and returns a receiver that resolves when the locks are granted.
     pub fn acquire(&mut self, keys: Vec<LockKey>) -> Option<oneshot::Receiver<()>> {
-        let queued_conflict = self
-            .waiting
-            .iter()
-            .any(|w| w.keys.iter().any(|k| keys.contains(k)));
+        let queued_conflict = self.waiting.iter().any(|w| overlaps(&w.keys, &keys));
         if !queued_conflict && !self.conflicts(&keys) {
             self.grab(&keys);
             return None;
@@ -88,7 +110,7 @@ impl KeyLocks {
             let mut i = 0;
             while i < self.waiting.len() {
                 let w = &self.waiting[i];
-                let blocked_by_earlier = w.keys.iter().any(|k| blocked.contains(k));
+                let blocked_by_earlier = overlaps(&w.keys, &blocked);
                 if !blocked_by_earlier && !self.conflicts(&w.keys) {
                     let w = self.waiting.remove(i).expect("index in range");
                     self.grab(&w.keys);
@@ -115,5 +137,48 @@ impl KeyLocks {
                 break;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn k(s: &str) -> LockKey {
+        (0, s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn whole_shard_lock_conflicts_with_every_key() {
+        let mut l = KeyLocks::default();
+        assert!(l.acquire(vec![k("a")]).is_none());
+        let mut all = l.acquire(vec![whole_shard()]).expect("waits for a");
+        assert!(
+            l.is_locked(0, b"zzz"),
+            "queued whole-shard lock blocks new keys"
+        );
+        let mut b = l
+            .acquire(vec![k("b")])
+            .expect("queued behind the whole-shard lock");
+        l.release(&[k("a")]);
+        assert_eq!(all.try_recv(), Ok(Some(())));
+        assert_eq!(b.try_recv(), Ok(None));
+        l.release(&[whole_shard()]);
+        assert_eq!(b.try_recv(), Ok(Some(())));
+        l.release(&[k("b")]);
+        assert!(l.is_empty());
+    }
+
+    #[test]
+    fn fifo_grants_in_order() {
+        let mut l = KeyLocks::default();
+        assert!(l.acquire(vec![k("a"), k("b")]).is_none());
+        let mut w1 = l.acquire(vec![k("b")]).unwrap();
+        let mut w2 = l.acquire(vec![k("b"), k("c")]).unwrap();
+        l.release(&[k("a"), k("b")]);
+        assert_eq!(w1.try_recv(), Ok(Some(())));
+        assert_eq!(w2.try_recv(), Ok(None));
+        l.release(&[k("b")]);
+        assert_eq!(w2.try_recv(), Ok(Some(())));
     }
 }

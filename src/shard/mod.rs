@@ -143,6 +143,8 @@ pub struct ShardData {
     pub notify_mask: u32,
     /// Keyspace events raised by the current command, published after it.
     pub events: Vec<watch::KeyEvent>,
+    /// Pub/sub subscriptions of this shard's clients.
+    pub pubsub: crate::server::pubsub::Registry,
 }
 
 impl ShardData {
@@ -169,6 +171,83 @@ impl ShardData {
             watches: watch::WatchTable::default(),
             notify_mask: 0,
             events: Vec::new(),
+            pubsub: Default::default(),
+        }
+        .with_config_applied()
+    }
+
+    fn with_config_applied(mut self) -> ShardData {
+        self.apply_config();
+        self
+    }
+
+    /// Recomputes what this shard derives from its configuration (after start-up and
+    /// every CONFIG SET).
+    pub fn apply_config(&mut self) {
+        let notify = self
+            .config
+            .extra
+            .get("notify-keyspace-events")
+            .map(|s| s.as_bytes())
+            .unwrap_or(b"");
+        self.notify_mask = watch::notify::parse(notify).unwrap_or(0);
+        self.sync_expiry_tracking();
+    }
+
+    /// Turns the databases' expired-key logs on when something needs them (a WATCH on
+    /// this shard, or `expired` keyspace events), off otherwise.
+    pub fn sync_expiry_tracking(&mut self) {
+        let want = !self.watches.is_empty()
+            || (self.notify_mask & watch::notify::class_bit(b'x') != 0
+                && self.notify_mask & (watch::notify::KEYSPACE | watch::notify::KEYEVENT) != 0);
+        for db in &mut self.dbs {
+            if want && db.expired_log.is_none() {
+                db.expired_log = Some(Vec::new());
+            } else if !want {
+                db.expired_log = None;
+            }
+        }
+    }
+
+    /// Before FLUSHDB (`Some(db)`) or FLUSHALL (`None`) empties databases: dirties the
+    /// WATCHes of keys that exist.
+    pub fn touch_flushed(&mut self, db: Option<usize>) {
+        if self.watches.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let dbs = &mut self.dbs;
+        self.watches.touch_db(db, |d, k| dbs[d].exists(k, now));
+    }
+
+    /// Before SWAPDB `a` `b`: dirties the WATCHes of keys of either database that exist
+    /// in either of them.
+    pub fn touch_swapped(&mut self, a: usize, b: usize) {
+        if self.watches.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let dbs = &mut self.dbs;
+        self.watches.touch_db(None, |d, k| {
+            (d == a || d == b) && (dbs[a].exists(k, now) || dbs[b].exists(k, now))
+        });
+    }
+
+    /// Hands keys deleted by expiry to WATCH (they count as modified) and to the
+    /// `expired` keyspace event.
+    pub fn drain_expired(&mut self) {
+        for i in 0..self.dbs.len() {
+            let Some(log) = self.dbs[i].expired_log.as_mut() else {
+                continue;
+            };
+            if log.is_empty() {
+                continue;
+            }
+            let keys = std::mem::take(log);
+            for k in keys {
+                self.watches.touch(i, &k);
+                self.key_event(i, &k, b'x', "expired");
+            }
         }
     }
 

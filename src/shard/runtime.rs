@@ -179,10 +179,16 @@ async fn shard_main(
         }
         let receivers = receivers.clone();
         let data = data.clone();
+        let shards = shards.clone();
         glommio::spawn_local(async move {
             while let Ok(Some(job)) = receivers.recv_from(peer).await {
                 let mut d = data.borrow_mut();
                 job(&mut d);
+                let notify = d.notify_mask != 0;
+                drop(d);
+                if notify {
+                    crate::server::pubsub::flush_key_events(&shards);
+                }
             }
         })
         .detach();
@@ -190,6 +196,7 @@ async fn shard_main(
     // Active expiry, the LRU clock, metrics and the systemd watchdog, `hz` times a second.
     {
         let data = data.clone();
+        let shards = shards.clone();
         glommio::spawn_local(async move {
             let period = Duration::from_micros(1_000_000 / hz as u64);
             // Redis's slow cycle may use 25% of each period.
@@ -207,7 +214,11 @@ async fn shard_main(
                 d.active_expire_cycle(budget);
                 d.close_idle_clients();
                 metrics.publish(&d);
+                let notify = d.notify_mask != 0;
                 drop(d);
+                if notify {
+                    crate::server::pubsub::flush_key_events(&shards);
+                }
                 if let Some(w) = watchdog.as_mut() {
                     w.tick();
                 }

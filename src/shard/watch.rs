@@ -44,11 +44,13 @@ impl WatchTable {
         }
     }
 
-    /// Every key of `db` changed (FLUSHDB, SWAPDB); `None` = every database (FLUSHALL).
-    pub fn touch_db(&mut self, db: Option<usize>) {
+    /// FLUSHDB, FLUSHALL, SWAPDB: marks dirty the watchers of every watched key of `db`
+    /// (`None` = every database) for which `existed(db, key)` holds, as Redis's
+    /// `touchAllWatchedKeysInDb` does (a key that did not exist is not changed by a flush).
+    pub fn touch_db(&mut self, db: Option<usize>, mut existed: impl FnMut(usize, &[u8]) -> bool) {
         let dirty = &mut self.dirty;
-        self.keys.retain(|(d, _), list| {
-            if db.is_none() || db == Some(*d) {
+        self.keys.retain(|(d, k), list| {
+            if (db.is_none() || db == Some(*d)) && existed(*d, k) {
                 dirty.extend(list.iter().copied());
                 false
             } else {
@@ -136,32 +138,6 @@ pub mod notify {
         }
         Some(m)
     }
-
-    /// Formats a mask back into Redis's canonical string (`CONFIG GET`).
-    pub fn format(m: u32) -> String {
-        let mut s = String::new();
-        let all = parse(b"A").unwrap_or(0);
-        if m & all == all {
-            s.push('A');
-        } else {
-            for c in b"g$lshzxetd" {
-                if m & class_bit(*c) != 0 {
-                    s.push(*c as char);
-                }
-            }
-        }
-        if m & KEYSPACE != 0 {
-            s.push('K');
-        }
-        if m & KEYEVENT != 0 {
-            s.push('E');
-        }
-        // Redis 7.0 accepts `n` but leaves it out of the string it reports.
-        if m & class_bit(b'm') != 0 {
-            s.push('m');
-        }
-        s
-    }
 }
 
 #[cfg(test)]
@@ -178,17 +154,30 @@ mod tests {
         assert!(t.is_dirty(7) && t.is_dirty(8) && !t.is_dirty(9));
         assert!(t.unwatch(7));
         assert!(!t.unwatch(7));
-        t.touch_db(Some(1));
+        t.touch_db(Some(1), |_, _| false);
+        assert!(
+            !t.is_dirty(9),
+            "a flush leaves watches of missing keys alone"
+        );
+        t.touch_db(Some(1), |_, _| true);
         assert!(t.unwatch(9));
         assert!(t.is_empty());
     }
 
     #[test]
-    fn notify_flags_round_trip() {
-        assert_eq!(notify::format(notify::parse(b"KEA").unwrap()), "AKE");
-        assert_eq!(notify::format(notify::parse(b"Kx").unwrap()), "xK");
-        assert_eq!(notify::format(notify::parse(b"nKmA").unwrap()), "AKm");
-        assert_eq!(notify::format(notify::parse(b"").unwrap()), "");
+    fn notify_flags_parse() {
+        let all = notify::parse(b"A").unwrap();
+        assert_eq!(
+            all & notify::class_bit(b'm'),
+            0,
+            "A leaves out key-miss events"
+        );
+        assert_ne!(all & notify::class_bit(b'x'), 0);
+        assert_eq!(
+            notify::parse(b"KE").unwrap(),
+            notify::KEYSPACE | notify::KEYEVENT
+        );
+        assert_eq!(notify::parse(b"").unwrap(), 0);
         assert!(notify::parse(b"Q").is_none());
     }
 }

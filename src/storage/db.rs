@@ -62,6 +62,9 @@ pub struct Db {
     /// The LRU clock used to stamp accesses (seconds).
     pub lru_clock: u32,
     rng: u64,
+    /// When `Some`, keys deleted by expiry are logged here (for WATCH and `expired`
+    /// keyspace events); `None`, the default, costs nothing.
+    pub expired_log: Option<Vec<Box<[u8]>>>,
 }
 
 /// Redis's `LFULogIncr`: increments the counter with probability 1/((c-5)*factor+1).
@@ -121,6 +124,9 @@ impl Db {
                 self.volatile.swap_remove(&key);
             }
             self.expired_keys += 1;
+            if let Some(log) = &mut self.expired_log {
+                log.push(Box::from(&*key));
+            }
         }
     }
 
@@ -334,6 +340,12 @@ impl Db {
 
     /// Takes every entry out of the database (SWAPDB, FLUSHALL ASYNC).
     pub fn take(&mut self) -> Db {
-        std::mem::take(self)
+        let mut fresh = Db {
+            lru_clock: self.lru_clock,
+            expired_log: self.expired_log.as_ref().map(|_| Vec::new()),
+            ..Db::default()
+        };
+        std::mem::swap(self, &mut fresh);
+        fresh
     }
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use common::diff::*;
-use common::*;
 
 const SCRIPT_MULTI: &str = r#"
 EXEC

@@ -19,6 +19,8 @@
 //!   nothing of the server.
 //! - [`commands`]: the registry (name, arity, flags, key positions, handler) and one file
 //!   per command family.
+//! - [`scripting`]: EVAL's sandboxed Lua 5.1 engine, one per shard, and the conversions
+//!   between Redis replies and Lua values.
 //! - [`storage`]: a shard's databases: keys, values and their encodings, expiry.
 //! - [`logging`]: the log format.
 //! - [`metrics`](crate::metrics): Prometheus metrics: shard totals published from each shard's timer, the
@@ -34,6 +36,7 @@ pub mod logging;
 pub mod metrics;
 pub mod ops;
 pub mod protocol;
+pub mod scripting;
 pub mod server;
 pub mod shard;
 pub mod storage;

@@ -14,11 +14,12 @@
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
 //! One file per command family: [`strings`], [`hashes`], [`keys`], [`server`],
-//! [`transactions`], [`pubsub`].
+//! [`transactions`], [`pubsub`], [`scripting`].
 
 pub mod hashes;
 pub mod keys;
 pub mod pubsub;
+pub mod scripting;
 pub mod server;
 pub mod strings;
 pub mod transactions;
@@ -287,6 +288,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(server::COMMANDS.iter());
     v.extend(transactions::COMMANDS.iter());
     v.extend(pubsub::COMMANDS.iter());
+    v.extend(scripting::COMMANDS.iter());
     v
 }
 

@@ -249,6 +249,7 @@ fn add_to_batch(
         || !client.authenticated
         || client.multi.is_some()
         || client.subs.active()
+        || crate::scripting::engine::any_slow()
     {
         return false;
     }
@@ -417,6 +418,13 @@ fn execute(
             spec.name
         );
         reject(client, data, wbuf, start_len, is_exec, msg.as_bytes());
+        return;
+    }
+    if spec.flags & flags::ALLOW_BUSY == 0 && crate::scripting::engine::any_slow() {
+        data.stats.cmds[idx].rejected += 1;
+        let m: &[u8] =
+            b"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+        reject(client, data, wbuf, start_len, is_exec, m);
         return;
     }
     if client.multi.is_some() && !runs_inside_multi(spec.name) {

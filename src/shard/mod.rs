@@ -384,6 +384,20 @@ impl ShardData {
     }
 }
 
+thread_local! {
+    static LOCAL_SHARDS: RefCell<Option<Rc<Shards>>> = const { RefCell::new(None) };
+}
+
+/// Records this thread's shard set (called once by each shard at start).
+pub fn set_local_shards(shards: Rc<Shards>) {
+    LOCAL_SHARDS.with(|l| *l.borrow_mut() = Some(shards));
+}
+
+/// The shard set of the shard running on this thread.
+pub fn local_shards() -> Rc<Shards> {
+    LOCAL_SHARDS.with(|l| l.borrow().clone().expect("called on a shard thread"))
+}
+
 /// A shard's handle on the whole shard set: its own data and senders to every peer.
 pub struct Shards {
     /// This shard's index.

@@ -172,6 +172,7 @@ async fn shard_main(
     let listeners = std::mem::take(&mut listeners.lock().expect("listeners")[id]);
     let data = Rc::new(RefCell::new(ShardData::new(id, n, config)));
     let shards = Rc::new(Shards::new(id, n, data.clone(), Some(senders)));
+    super::set_local_shards(shards.clone());
     let receivers = Rc::new(receivers);
     for peer in 0..n {
         if peer == id {

@@ -1,0 +1,226 @@
+//! Conversions between Redis replies and Lua values, as Redis 7.0's `script_lua.c`
+//! defines them.
+//!
+//! **Reply -> Lua** (what `redis.call` returns): the command writes its reply in RESP2
+//! (or RESP3 after `redis.setresp(3)`), and [`reply_to_lua`] reads it back: integer ->
+//! number, bulk -> string, null bulk/array -> `false` (RESP3 null -> `nil`), array ->
+//! table, status -> `{ok=...}`, error -> `{err=...}`; RESP3 map -> `{map={...}}`, set ->
+//! `{set={...}}`, double -> `{double=n}`, boolean -> boolean, big number ->
+//! `{big_number=s}`, verbatim -> `{verbatim_string={format=, string=}}`.
+//!
+//! **Lua -> reply** (what the script returns): number -> integer (truncated), string ->
+//! bulk, `true` -> 1 (RESP3: true), `false`/`nil` -> null (RESP3 false for false),
+//! `{err=...}` -> error, `{ok=...}` -> status, RESP3 `{double=}`, `{map=}`, `{set=}`,
+//! `{big_number=}`; other tables -> arrays stopping at the first nil.
+
+use crate::protocol::reply::ReplyWriter;
+use mlua::{Lua, Table, Value as LuaValue};
+
+/// Deepest reply nesting converted (Redis bounds it the same way: a deeper reply is an
+/// error, never a stack overflow).
+const MAX_DEPTH: usize = 1000;
+
+/// Reads one RESP reply from `buf[*pos..]` into a Lua value.
+pub fn reply_to_lua(lua: &Lua, buf: &[u8], pos: &mut usize) -> mlua::Result<LuaValue> {
+    read_value(lua, buf, pos, 0)
+}
+
+fn line<'a>(buf: &'a [u8], pos: &mut usize) -> mlua::Result<&'a [u8]> {
+    let start = *pos;
+    let rel = buf[start..]
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .ok_or_else(|| mlua::Error::RuntimeError("truncated reply".into()))?;
+    *pos = start + rel + 2;
+    Ok(&buf[start..start + rel])
+}
+
+fn num(s: &[u8]) -> mlua::Result<i64> {
+    crate::protocol::reply::parse_i64(s)
+        .ok_or_else(|| mlua::Error::RuntimeError("bad length in reply".into()))
+}
+
+fn err_table(lua: &Lua, field: &str, text: &[u8]) -> mlua::Result<LuaValue> {
+    let t = lua.create_table()?;
+    t.raw_set(field, lua.create_string(text)?)?;
+    Ok(LuaValue::Table(t))
+}
+
+fn read_items(
+    lua: &Lua,
+    buf: &[u8],
+    pos: &mut usize,
+    n: usize,
+    depth: usize,
+) -> mlua::Result<Table> {
+    let t = lua.create_table_with_capacity(n.min(1024), 0)?;
+    for i in 1..=n {
+        let v = read_value(lua, buf, pos, depth + 1)?;
+        t.raw_set(i, v)?;
+    }
+    Ok(t)
+}
+
+fn read_value(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Result<LuaValue> {
+    if depth > MAX_DEPTH {
+        return Err(mlua::Error::RuntimeError("reached lua stack limit".into()));
+    }
+    let Some(&kind) = buf.get(*pos) else {
+        return Err(mlua::Error::RuntimeError("truncated reply".into()));
+    };
+    *pos += 1;
+    let l = line(buf, pos)?;
+    Ok(match kind {
+        b':' => LuaValue::Number(num(l)? as f64),
+        b'$' | b'=' => {
+            let n = num(l)?;
+            if n < 0 {
+                return Ok(LuaValue::Boolean(false));
+            }
+            let n = n as usize;
+            let data = &buf[*pos..*pos + n];
+            *pos += n + 2;
+            if kind == b'=' {
+                // Verbatim: "txt:" prefix.
+                let t = lua.create_table()?;
+                let inner = lua.create_table()?;
+                inner.raw_set("format", lua.create_string(&data[..3.min(n)])?)?;
+                inner.raw_set("string", lua.create_string(&data[4.min(n)..])?)?;
+                t.raw_set("verbatim_string", inner)?;
+                LuaValue::Table(t)
+            } else {
+                LuaValue::String(lua.create_string(data)?)
+            }
+        }
+        b'+' => err_table(lua, "ok", l)?,
+        b'-' => err_table(lua, "err", l)?,
+        b'*' | b'>' => {
+            let n = num(l)?;
+            if n < 0 {
+                return Ok(LuaValue::Boolean(false));
+            }
+            LuaValue::Table(read_items(lua, buf, pos, n as usize, depth)?)
+        }
+        b'~' => {
+            let n = num(l)? as usize;
+            let set = lua.create_table()?;
+            for _ in 0..n {
+                let v = read_value(lua, buf, pos, depth + 1)?;
+                set.raw_set(v, true)?;
+            }
+            let t = lua.create_table()?;
+            t.raw_set("set", set)?;
+            LuaValue::Table(t)
+        }
+        b'%' => {
+            let n = num(l)? as usize;
+            let map = lua.create_table()?;
+            for _ in 0..n {
+                let k = read_value(lua, buf, pos, depth + 1)?;
+                let v = read_value(lua, buf, pos, depth + 1)?;
+                map.raw_set(k, v)?;
+            }
+            let t = lua.create_table()?;
+            t.raw_set("map", map)?;
+            LuaValue::Table(t)
+        }
+        b'_' => LuaValue::Nil,
+        b'#' => LuaValue::Boolean(l == b"t"),
+        b',' => {
+            let v = crate::protocol::reply::parse_double(l).unwrap_or(f64::NAN);
+            let t = lua.create_table()?;
+            t.raw_set("double", v)?;
+            LuaValue::Table(t)
+        }
+        b'(' => err_table(lua, "big_number", l)?,
+        _ => return Err(mlua::Error::RuntimeError("unknown reply type".into())),
+    })
+}
+
+/// Writes a script's return value as the reply, as Redis's `luaReplyToRedisReply`
+/// does. `resp3` is the calling client's protocol.
+pub fn lua_to_reply(out: &mut ReplyWriter, v: &LuaValue, depth: usize) {
+    if depth > MAX_DEPTH {
+        out.error(b"ERR reached lua stack limit");
+        return;
+    }
+    match v {
+        LuaValue::Nil => out.null(),
+        LuaValue::Boolean(b) => {
+            if out.resp3 {
+                out.boolean(*b);
+            } else if *b {
+                out.int(1);
+            } else {
+                out.null();
+            }
+        }
+        LuaValue::Integer(i) => out.int(*i),
+        LuaValue::Number(n) => out.int(*n as i64),
+        LuaValue::String(s) => out.bulk(&s.as_bytes()),
+        LuaValue::Table(t) => table_to_reply(out, t, depth),
+        _ => out.null(),
+    }
+}
+
+fn table_to_reply(out: &mut ReplyWriter, t: &Table, depth: usize) {
+    if let Ok(LuaValue::String(e)) = t.raw_get::<LuaValue>("err") {
+        let bytes = e.as_bytes().to_vec();
+        let msg = bytes.strip_prefix(b"-").unwrap_or(&bytes);
+        out.error(msg);
+        return;
+    }
+    if let Ok(LuaValue::String(s)) = t.raw_get::<LuaValue>("ok") {
+        let bytes = s.as_bytes().to_vec();
+        out.simple(&bytes);
+        return;
+    }
+    // The RESP3 forms; in RESP2 the writer turns them into bulk strings and arrays.
+    {
+        if let Ok(LuaValue::Number(d)) = t.raw_get::<LuaValue>("double") {
+            out.double(d);
+            return;
+        }
+        if let Ok(LuaValue::Integer(d)) = t.raw_get::<LuaValue>("double") {
+            out.double(d as f64);
+            return;
+        }
+        if let Ok(LuaValue::String(s)) = t.raw_get::<LuaValue>("big_number") {
+            out.big_number(&s.as_bytes());
+            return;
+        }
+        if let Ok(LuaValue::Table(m)) = t.raw_get::<LuaValue>("map") {
+            let pairs: Vec<(LuaValue, LuaValue)> = m.pairs().filter_map(|p| p.ok()).collect();
+            out.map(pairs.len());
+            for (k, v) in &pairs {
+                lua_to_reply(out, k, depth + 1);
+                lua_to_reply(out, v, depth + 1);
+            }
+            return;
+        }
+        if let Ok(LuaValue::Table(s)) = t.raw_get::<LuaValue>("set") {
+            let keys: Vec<LuaValue> = s
+                .pairs::<LuaValue, LuaValue>()
+                .filter_map(|p| p.ok().map(|(k, _)| k))
+                .collect();
+            out.set(keys.len());
+            for k in &keys {
+                lua_to_reply(out, k, depth + 1);
+            }
+            return;
+        }
+    }
+    let mut items = Vec::new();
+    let mut i = 1;
+    loop {
+        match t.raw_get::<LuaValue>(i) {
+            Ok(LuaValue::Nil) | Err(_) => break,
+            Ok(v) => items.push(v),
+        }
+        i += 1;
+    }
+    out.array(items.len());
+    for v in &items {
+        lua_to_reply(out, v, depth + 1);
+    }
+}

@@ -138,8 +138,10 @@ fn read_value(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Res
 }
 
 /// Writes a script's return value as the reply, as Redis's `luaReplyToRedisReply`
-/// does. `resp3` is the calling client's protocol.
-pub fn lua_to_reply(out: &mut ReplyWriter, v: &LuaValue, depth: usize) {
+/// does: `out` writes in the caller's protocol; booleans follow the script's own
+/// protocol (`script_resp3`, set by `redis.setresp(3)`): RESP2 scripts return `true` as
+/// 1 and `false` as a null.
+pub fn lua_to_reply(out: &mut ReplyWriter, v: &LuaValue, script_resp3: bool, depth: usize) {
     if depth > MAX_DEPTH {
         out.error(b"ERR reached lua stack limit");
         return;
@@ -147,7 +149,7 @@ pub fn lua_to_reply(out: &mut ReplyWriter, v: &LuaValue, depth: usize) {
     match v {
         LuaValue::Nil => out.null(),
         LuaValue::Boolean(b) => {
-            if out.resp3 {
+            if script_resp3 {
                 out.boolean(*b);
             } else if *b {
                 out.int(1);
@@ -158,12 +160,12 @@ pub fn lua_to_reply(out: &mut ReplyWriter, v: &LuaValue, depth: usize) {
         LuaValue::Integer(i) => out.int(*i),
         LuaValue::Number(n) => out.int(*n as i64),
         LuaValue::String(s) => out.bulk(&s.as_bytes()),
-        LuaValue::Table(t) => table_to_reply(out, t, depth),
+        LuaValue::Table(t) => table_to_reply(out, t, script_resp3, depth),
         _ => out.null(),
     }
 }
 
-fn table_to_reply(out: &mut ReplyWriter, t: &Table, depth: usize) {
+fn table_to_reply(out: &mut ReplyWriter, t: &Table, script_resp3: bool, depth: usize) {
     if let Ok(LuaValue::String(e)) = t.raw_get::<LuaValue>("err") {
         let bytes = e.as_bytes().to_vec();
         let msg = bytes.strip_prefix(b"-").unwrap_or(&bytes);
@@ -193,8 +195,8 @@ fn table_to_reply(out: &mut ReplyWriter, t: &Table, depth: usize) {
             let pairs: Vec<(LuaValue, LuaValue)> = m.pairs().filter_map(|p| p.ok()).collect();
             out.map(pairs.len());
             for (k, v) in &pairs {
-                lua_to_reply(out, k, depth + 1);
-                lua_to_reply(out, v, depth + 1);
+                lua_to_reply(out, k, script_resp3, depth + 1);
+                lua_to_reply(out, v, script_resp3, depth + 1);
             }
             return;
         }
@@ -205,7 +207,7 @@ fn table_to_reply(out: &mut ReplyWriter, t: &Table, depth: usize) {
                 .collect();
             out.set(keys.len());
             for k in &keys {
-                lua_to_reply(out, k, depth + 1);
+                lua_to_reply(out, k, script_resp3, depth + 1);
             }
             return;
         }
@@ -221,6 +223,6 @@ fn table_to_reply(out: &mut ReplyWriter, t: &Table, depth: usize) {
     }
     out.array(items.len());
     for v in &items {
-        lua_to_reply(out, v, depth + 1);
+        lua_to_reply(out, v, script_resp3, depth + 1);
     }
 }

@@ -234,6 +234,18 @@ for _, name in ipairs({'debug', 'loadstring', 'load', 'dofile', 'loadfile', 'get
 end
 local G = {}
 for k, v in pairs(_G) do G[k] = v end
+-- As in Redis 7.0, pcall hands back the message of an error table ({err=...}) as a
+-- string.
+local raw_pcall = pcall
+local function pcall_result(ok, ...)
+  if not ok then
+    local e = ...
+    if type(e) == 'table' and e.err ~= nil then return false, e.err end
+    return false, e
+  end
+  return ok, ...
+end
+G.pcall = function(...) return pcall_result(raw_pcall(...)) end
 G._G = nil
 local function readonly_error() error('Attempt to modify a readonly table', 2) end
 local function readonly(lib)
@@ -791,7 +803,7 @@ pub fn run_script(d: &mut ShardData, call: ScriptCall) -> ScriptResult {
         );
     }
     match result {
-        Ok((true, v)) => lua_to_reply(&mut out, &v, 0),
+        Ok((true, v)) => lua_to_reply(&mut out, &v, run.resp3_calls, 0),
         Ok((false, LuaValue::Table(t))) => {
             let msg: Vec<u8> = match t.raw_get::<LuaValue>("err") {
                 Ok(LuaValue::String(s)) => s.as_bytes().to_vec(),

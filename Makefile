@@ -8,7 +8,7 @@ DATA_DIR   ?= ./data
 # on small machines.
 TEST_THREADS ?= 2
 
-.PHONY: all build run test lint fmt bench loadtest install uninstall clean
+.PHONY: all build run test node-deps lint fmt bench loadtest install uninstall clean
 
 all: build
 
@@ -27,9 +27,13 @@ lint:
 fmt:
 	$(CARGO) fmt
 
-test: lint
+test: lint node-deps
 	$(CARGO) build --release
 	$(CARGO) test --release --no-fail-fast -- --test-threads $(TEST_THREADS)
+
+# The ioredis suite's packages (tests/node_ioredis.rs runs it).
+node-deps:
+	cd tests/node && npm ci --no-audit --no-fund
 
 bench:
 	$(CARGO) bench

@@ -1175,3 +1175,94 @@ fn sscan(ctx: &mut Ctx, args: Args) {
     out.array(items.len());
     items.iter().for_each(|m| m.reply(out));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::parse::OwnedArgs;
+    use crate::shard::watch::notify;
+
+    /// A one-shard data set with every keyspace event enabled.
+    fn shard() -> ShardData {
+        let mut d = ShardData::new(0, 1, crate::config::Config::default());
+        d.notify_mask = notify::parse(b"KEA").unwrap();
+        d
+    }
+
+    /// Runs `line` (space-separated words) through the set command table on `d` and
+    /// returns the RESP2 reply and the events it raised, as `class:event:key`.
+    fn run(d: &mut ShardData, line: &str) -> (String, Vec<String>) {
+        let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        let owned = OwnedArgs::from_slices(&words);
+        let name = line.split(' ').next().unwrap().to_ascii_lowercase();
+        let spec = COMMANDS.iter().find(|c| c.name == name).expect("a set command");
+        let Handler::Keyed { run, .. } = spec.handler else {
+            panic!("keyed")
+        };
+        d.events.clear();
+        let mut buf = Vec::new();
+        let mut ctx = Ctx {
+            shard: d,
+            db: 0,
+            now_ms: now_ms(),
+            out: ReplyWriter::new(&mut buf, false),
+        };
+        run(&mut ctx, owned.view());
+        let events = d
+            .events
+            .iter()
+            .map(|e| {
+                format!(
+                    "{}:{}:{}",
+                    e.class as char,
+                    e.event,
+                    String::from_utf8_lossy(&e.key)
+                )
+            })
+            .collect();
+        (String::from_utf8_lossy(&buf).into_owned(), events)
+    }
+
+    fn events(d: &mut ShardData, line: &str) -> Vec<String> {
+        run(d, line).1
+    }
+
+    #[test]
+    fn keyspace_events_follow_redis() {
+        let mut d = shard();
+        assert_eq!(events(&mut d, "SADD s 1 2 3"), ["s:sadd:s"]);
+        assert!(events(&mut d, "SADD s 1").is_empty());
+        assert!(events(&mut d, "SREM s 9").is_empty());
+        assert_eq!(events(&mut d, "SREM s 1"), ["s:srem:s"]);
+        assert_eq!(events(&mut d, "SREM s 2 3"), ["s:srem:s", "g:del:s"]);
+        events(&mut d, "SADD a 1 2");
+        assert_eq!(events(&mut d, "SMOVE a b 1"), ["s:srem:a", "s:sadd:b"]);
+        assert_eq!(events(&mut d, "SMOVE a b 2"), ["s:srem:a", "g:del:a", "s:sadd:b"]);
+        events(&mut d, "SADD c 1");
+        assert_eq!(events(&mut d, "SMOVE c b 1"), ["s:srem:c", "g:del:c"]);
+        assert!(events(&mut d, "SMOVE b b 1").is_empty());
+        assert_eq!(events(&mut d, "SPOP b"), ["s:spop:b"]);
+        assert_eq!(events(&mut d, "SPOP b"), ["s:spop:b", "g:del:b"]);
+        events(&mut d, "SADD p 1 2 3 4");
+        assert!(events(&mut d, "SPOP p 0").is_empty());
+        assert_eq!(events(&mut d, "SPOP p 1"), ["s:spop:p"]);
+        assert_eq!(events(&mut d, "SPOP p 10"), ["s:spop:p", "g:del:p"]);
+        events(&mut d, "SADD x 1 2");
+        events(&mut d, "SADD y 2 3");
+        assert_eq!(events(&mut d, "SINTERSTORE d x y"), ["s:sinterstore:d"]);
+        assert_eq!(events(&mut d, "SUNIONSTORE d x y"), ["s:sunionstore:d"]);
+        assert_eq!(events(&mut d, "SDIFFSTORE d x y"), ["s:sdiffstore:d"]);
+        assert_eq!(events(&mut d, "SINTERSTORE d x nosuch"), ["g:del:d"]);
+        assert!(events(&mut d, "SINTERSTORE d x nosuch").is_empty());
+        assert!(events(&mut d, "SINTER x y").is_empty());
+    }
+
+    #[test]
+    fn replies_are_resp2_shaped() {
+        let mut d = shard();
+        assert_eq!(run(&mut d, "SADD s 2 1").0, ":2\r\n");
+        assert_eq!(run(&mut d, "SMEMBERS s").0, "*2\r\n$1\r\n1\r\n$1\r\n2\r\n");
+        assert_eq!(run(&mut d, "SPOP nosuch").0, "$-1\r\n");
+        assert_eq!(run(&mut d, "SINTERCARD 1 s LIMIT 1").0, ":1\r\n");
+    }
+}

@@ -40,7 +40,10 @@ fn redis_crate_round_trip() {
     let added: i64 = con.sadd("s", &["b", "a", "c", "a"]).unwrap();
     assert_eq!(added, 3);
     let members: HashSet<String> = con.smembers("s").unwrap();
-    assert_eq!(members, ["a", "b", "c"].iter().map(|s| s.to_string()).collect());
+    assert_eq!(
+        members,
+        ["a", "b", "c"].iter().map(|s| s.to_string()).collect()
+    );
     let is: bool = con.sismember("s", "b").unwrap();
     assert!(is);
     let card: i64 = con.scard("s").unwrap();
@@ -48,7 +51,11 @@ fn redis_crate_round_trip() {
     let added: i64 = con.sadd("n", &[30, -4, 7]).unwrap();
     assert_eq!(added, 3);
     let sorted: Vec<i64> = con.smembers("n").unwrap();
-    assert_eq!(sorted, vec![-4, 7, 30], "an intset lists its members in order");
+    assert_eq!(
+        sorted,
+        vec![-4, 7, 30],
+        "an intset lists its members in order"
+    );
     let enc: String = redis::cmd("OBJECT")
         .arg("ENCODING")
         .arg("n")
@@ -57,9 +64,16 @@ fn redis_crate_round_trip() {
     assert_eq!(enc, "intset");
     let t: String = redis::cmd("TYPE").arg("n").query(&mut con).unwrap();
     assert_eq!(t, "set");
-    redis::cmd("SET").arg("str").arg("v").query::<()>(&mut con).unwrap();
+    redis::cmd("SET")
+        .arg("str")
+        .arg("v")
+        .query::<()>(&mut con)
+        .unwrap();
     let err = con.sadd::<_, _, i64>("str", "x").unwrap_err();
-    assert!(err.to_string().contains("WRONGTYPE"), "SADD on a string: {err}");
+    assert!(
+        err.to_string().contains("WRONGTYPE"),
+        "SADD on a string: {err}"
+    );
 }
 
 #[test]
@@ -96,7 +110,10 @@ fn big_sets_convert_drain_and_sample() {
         }
     }
     for b in buckets {
-        assert!((17_000..23_000).contains(&b), "skewed SRANDMEMBER: {buckets:?}");
+        assert!(
+            (17_000..23_000).contains(&b),
+            "skewed SRANDMEMBER: {buckets:?}"
+        );
     }
     // Drain with SPOP: every member exactly once.
     let mut seen = HashSet::new();
@@ -208,7 +225,11 @@ fn cross_shard_smove_is_atomic() {
     let mut checks = 0;
     while Instant::now() < deadline {
         let r = c.cmd(&[b"SUNION", a.as_bytes(), b.as_bytes()]);
-        assert_eq!(r.as_array().len(), n, "SUNION saw a member in flight: {r:?}");
+        assert_eq!(
+            r.as_array().len(),
+            n,
+            "SUNION saw a member in flight: {r:?}"
+        );
         let r = c.cmd(&[b"SINTERCARD", b"2", a.as_bytes(), b.as_bytes()]);
         assert_eq!(r, Reply::Int(0), "a member in both sets");
         let r = c.cmd(&[b"SUNIONSTORE", dst.as_bytes(), a.as_bytes(), b.as_bytes()]);
@@ -251,16 +272,26 @@ fn cross_shard_store_semantics_and_atomicity() {
         Reply::array(vec![Reply::bulk("2"), Reply::bulk("3")])
     );
     assert_eq!(c.cmd(&[b"SUNIONSTORE", d, x, y]), Reply::Int(5));
-    assert_eq!(c.cmd(&[b"OBJECT", b"ENCODING", d]), Reply::bulk("hashtable"));
+    assert_eq!(
+        c.cmd(&[b"OBJECT", b"ENCODING", d]),
+        Reply::bulk("hashtable")
+    );
     assert_eq!(c.cmd(&[b"SDIFFSTORE", d, x, y]), Reply::Int(2));
     assert_eq!(c.cmd(&[b"SDIFFSTORE", d, x, x]), Reply::Int(0));
     assert_eq!(c.cmd(&[b"EXISTS", d]), Reply::Int(0));
     c.cmd(&[b"SET", d, b"string"]);
     assert!(c.cmd(&[b"SINTER", x, d]).is_error());
     assert!(c.cmd(&[b"SMOVE", x, d, b"1"]).is_error());
-    assert_eq!(c.cmd(&[b"SISMEMBER", x, b"1"]), Reply::Int(1), "nothing moved");
+    assert_eq!(
+        c.cmd(&[b"SISMEMBER", x, b"1"]),
+        Reply::Int(1),
+        "nothing moved"
+    );
     assert_eq!(c.cmd(&[b"SMOVE", b"nosuch", d, b"1"]), Reply::Int(0));
-    assert_eq!(c.cmd(&[b"SINTERCARD", b"2", x, y, b"LIMIT", b"1"]), Reply::Int(1));
+    assert_eq!(
+        c.cmd(&[b"SINTERCARD", b"2", x, y, b"LIMIT", b"1"]),
+        Reply::Int(1)
+    );
     assert_eq!(c.cmd(&[b"DEL", d]), Reply::Int(1));
 
     c.cmd(&[b"SINTERSTORE", d, x, y]);
@@ -284,7 +315,10 @@ fn cross_shard_store_semantics_and_atomicity() {
     while Instant::now() < deadline {
         let r = c.cmd(&[b"SMEMBERS", d]);
         let len = r.as_array().len();
-        assert!(len == 5 || len == 2, "partial result of {len} members: {r:?}");
+        assert!(
+            len == 5 || len == 2,
+            "partial result of {len} members: {r:?}"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     assert!(writer.join().unwrap() > 10);

@@ -1195,7 +1195,10 @@ mod tests {
         let words: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
         let owned = OwnedArgs::from_slices(&words);
         let name = line.split(' ').next().unwrap().to_ascii_lowercase();
-        let spec = COMMANDS.iter().find(|c| c.name == name).expect("a set command");
+        let spec = COMMANDS
+            .iter()
+            .find(|c| c.name == name)
+            .expect("a set command");
         let Handler::Keyed { run, .. } = spec.handler else {
             panic!("keyed")
         };
@@ -1237,7 +1240,10 @@ mod tests {
         assert_eq!(events(&mut d, "SREM s 2 3"), ["s:srem:s", "g:del:s"]);
         events(&mut d, "SADD a 1 2");
         assert_eq!(events(&mut d, "SMOVE a b 1"), ["s:srem:a", "s:sadd:b"]);
-        assert_eq!(events(&mut d, "SMOVE a b 2"), ["s:srem:a", "g:del:a", "s:sadd:b"]);
+        assert_eq!(
+            events(&mut d, "SMOVE a b 2"),
+            ["s:srem:a", "g:del:a", "s:sadd:b"]
+        );
         events(&mut d, "SADD c 1");
         assert_eq!(events(&mut d, "SMOVE c b 1"), ["s:srem:c", "g:del:c"]);
         assert!(events(&mut d, "SMOVE b b 1").is_empty());

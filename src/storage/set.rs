@@ -113,6 +113,7 @@ impl IntSet {
 
     /// The member at position `i` (ascending order).
     #[inline]
+    #[allow(clippy::unnecessary_cast)] // the 64-bit arm of the macro
     pub fn get(&self, i: usize) -> i64 {
         each_width!(self, v => v[i] as i64)
     }
@@ -207,6 +208,7 @@ impl IntSet {
 
     /// Removes the member at position `i` and returns it; gives memory back when the array
     /// is mostly empty.
+    #[allow(clippy::unnecessary_cast)] // the 64-bit arm of the macro
     pub fn remove_at(&mut self, i: usize) -> i64 {
         each_width!(self, v => {
             let x = v.remove(i) as i64;

@@ -33,8 +33,9 @@ pub const TABLE_MAX: usize = u32::MAX as usize;
 pub enum Set {
     /// Sorted packed integers (`OBJECT ENCODING` "intset").
     Ints(IntSet),
-    /// Hash table of byte strings (`OBJECT ENCODING` "hashtable").
-    Table(Table),
+    /// Hash table of byte strings (`OBJECT ENCODING` "hashtable"). Boxed so that a small
+    /// intset costs one 32-byte block besides its array.
+    Table(Box<Table>),
 }
 
 /// A sorted array of distinct integers, all stored with the width of the widest.
@@ -420,7 +421,7 @@ impl Set {
         if parse_i64(first).is_some() {
             Set::new_ints()
         } else {
-            Set::Table(Table::default())
+            Set::Table(Box::default())
         }
     }
 
@@ -481,7 +482,7 @@ impl Set {
             for x in s.iter() {
                 t.insert(buf.format(x).as_bytes());
             }
-            *self = Set::Table(t);
+            *self = Set::Table(Box::new(t));
         }
     }
 
@@ -613,7 +614,7 @@ impl Set {
     pub fn heap_size(&self) -> usize {
         match self {
             Set::Ints(s) => s.heap_size(),
-            Set::Table(t) => t.heap_size(),
+            Set::Table(t) => std::mem::size_of::<Table>() + t.heap_size(),
         }
     }
 }
@@ -748,6 +749,11 @@ mod tests {
         }
         assert_eq!(seen.len(), 1000);
         assert!(seen.values().all(|&n| n == 1));
+    }
+
+    #[test]
+    fn set_header_is_small() {
+        assert!(std::mem::size_of::<Set>() <= 32);
     }
 
     #[test]

@@ -1044,6 +1044,13 @@ fn run_random(io_threads: &str) {
     eprintln!(
         "random set differential io_threads={io_threads}: DIFF_SEED={seed} DIFF_COMMANDS={n}"
     );
+    // With 3 shards the generator's keys must span shards, or the cross-shard
+    // coordinators would go untested.
+    let shards: BTreeSet<usize> = SET_KEYS
+        .iter()
+        .map(|k| libellule::shard::key_shard(k.as_bytes(), 3))
+        .collect();
+    assert!(shards.len() >= 2, "the set keys all live on one shard");
     with_pair("sets-random", io_threads, &[], |d, _| {
         d.seed = Some(seed);
         let mut g = Gen {

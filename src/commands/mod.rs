@@ -13,7 +13,7 @@
 //! - [`Handler::Async`]: commands that need every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
-//! One file per command family: [`strings`], [`hashes`], [`keys`], [`server`],
+//! One file per command family: [`strings`], [`hashes`], [`sets`], [`keys`], [`server`],
 //! [`transactions`], [`pubsub`], [`scripting`].
 
 pub mod hashes;
@@ -21,6 +21,7 @@ pub mod keys;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
+pub mod sets;
 pub mod strings;
 pub mod transactions;
 
@@ -284,6 +285,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     let mut v: Vec<&'static CommandSpec> = Vec::new();
     v.extend(strings::COMMANDS.iter());
     v.extend(hashes::COMMANDS.iter());
+    v.extend(sets::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());
     v.extend(server::COMMANDS.iter());
     v.extend(transactions::COMMANDS.iter());

@@ -156,6 +156,14 @@ impl Db {
         Some(&mut self.map[idx])
     }
 
+    /// The live entry of `key`, read-only: no expiry, no access stamp (an expired entry
+    /// reads as missing). Used by commands that hold several values at once after looking
+    /// each key up with [`Db::lookup`].
+    #[inline]
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+        self.map.get(key).filter(|e| !e.is_expired(now_ms))
+    }
+
     /// True when the key exists and is not expired (expired keys are deleted).
     pub fn exists(&mut self, key: &[u8], now_ms: u64) -> bool {
         self.peek(key, now_ms).is_some()

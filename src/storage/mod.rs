@@ -3,9 +3,11 @@
 pub mod db;
 pub mod hash;
 pub mod key;
+pub mod set;
 pub mod value;
 
 pub use db::{Db, Entry};
 pub use hash::Hash;
 pub use key::CompactKey;
+pub use set::Set;
 pub use value::{Value, ValueType};

@@ -14,7 +14,11 @@
 #   LIB_PORT [16379]    REDIS_PORT [16380]
 #   LIB_ARGS []         extra flags for Libellule
 #   TOOL [auto]         memtier | redis-benchmark (auto: memtier if on PATH)
-#   SCENARIOS [all]     subset, e.g. "P1_d3 P16_d3"
+#   SCENARIOS [all]     subset, e.g. "P1_d3 P16_d3"; besides the P<pipeline>_d<size>
+#                       GET/SET mixes, command scenarios (always redis-benchmark,
+#                       50 clients, pipeline 1): EVALSHA (the Directus rate-limiter
+#                       script), PUBLISH (fan-out to SUBSCRIBERS subscribers)
+#   SUBSCRIBERS [10]    subscribers of the PUBLISH scenario
 #   LIBELLULE_BIN []    use this binary instead of building target/release
 set -euo pipefail
 
@@ -32,7 +36,11 @@ LIB_PORT=${LIB_PORT:-16379}
 REDIS_PORT=${REDIS_PORT:-16380}
 LIB_ARGS=${LIB_ARGS:-}
 TOOL=${TOOL:-auto}
-SCENARIOS=${SCENARIOS:-"P1_d3 P16_d3 P1_d100 P16_d100"}
+SCENARIOS=${SCENARIOS:-"P1_d3 P16_d3 P1_d100 P16_d100 EVALSHA PUBLISH"}
+SUBSCRIBERS=${SUBSCRIBERS:-10}
+
+# The rate limiter script of rate-limiter-flexible, as Directus runs it.
+RATE_LIMIT_LUA="redis.call('set', KEYS[1], 0, 'EX', ARGV[2], 'NX') local consumed = redis.call('incrby', KEYS[1], ARGV[1]) local ttl = redis.call('pttl', KEYS[1]) if ttl == -1 then redis.call('expire', KEYS[1], ARGV[2]) ttl = 1000 * ARGV[2] end return {consumed, ttl}"
 
 BIN="${LIBELLULE_BIN:-$ROOT/target/release/libellule}"
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -200,15 +208,66 @@ run_scenario() {
     fi
 }
 
+# A command scenario: redis-benchmark running one command line; the op is the
+# scenario's name.
+SUB_PIDS=()
+run_command_scenario() {
+    local name=$1 round=$2 scen=$3 port raw sha payload
+    port=$(port_of "$name")
+    raw="$OUT/$name-$round-$scen"
+    local cmd=()
+    case "$scen" in
+        EVALSHA)
+            sha=$(redis-cli -p "$port" SCRIPT LOAD "$RATE_LIMIT_LUA")
+            cmd=(EVALSHA "$sha" 1 "rl:__rand_int__" 1 60)
+            ;;
+        PUBLISH)
+            for _ in $(seq 1 "$SUBSCRIBERS"); do
+                "${CLIENT_PIN[@]}" redis-cli -p "$port" SUBSCRIBE bench:channel > /dev/null 2>&1 &
+                SUB_PIDS+=($!)
+            done
+            # Wait until every subscriber is registered.
+            for _ in $(seq 1 100); do
+                [ "$(redis-cli -p "$port" PUBSUB NUMSUB bench:channel | tail -1)" = "$SUBSCRIBERS" ] && break
+                sleep 0.05
+            done
+            payload=$(head -c 100 /dev/zero | tr '\0' x)
+            cmd=(PUBLISH bench:channel "$payload")
+            ;;
+        *) die "unknown scenario $scen" ;;
+    esac
+    "${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" \
+        -n "$REQUESTS" -r "$KEYSPACE" --csv "${cmd[@]}" > "$raw.csv" 2> "$raw.err" \
+        || { cat "$raw.err" >&2; die "redis-benchmark failed"; }
+    if [ "${#SUB_PIDS[@]}" -gt 0 ]; then
+        kill "${SUB_PIDS[@]}" 2>/dev/null || true
+        wait "${SUB_PIDS[@]}" 2>/dev/null || true
+        SUB_PIDS=()
+    fi
+    awk -F, -v srv="$name" -v rnd="$round" -v scen="$scen" '
+        { gsub(/"/, "") }
+        NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "rps") r = i; if ($i == "p99_latency_ms") p = i }; next }
+        r { printf "%s\t%s\t%s\t%s\t%s\t%s\n", srv, rnd, scen, scen, $r, (p ? $p : "NA") }
+    ' "$raw.csv" >> "$RESULTS"
+}
+
+is_command_scenario() { case "$1" in P*_d*) return 1 ;; *) return 0 ;; esac; }
+
 for round in $(seq 1 "$ROUNDS"); do
     # Alternate which server goes first, so slow drift (thermal, noisy
     # neighbours) hits both alike.
     if [ $((round % 2)) = 1 ]; then order="libellule redis"; else order="redis libellule"; fi
     for name in $order; do
         for scen in $SCENARIOS; do
+            log "round $round/$ROUNDS: $name $scen"
+            if is_command_scenario "$scen"; then
+                start_server "$name" "$round-$scen"
+                run_command_scenario "$name" "$round" "$scen"
+                stop_server
+                continue
+            fi
             size=${scen##*_d}
             if [ "$TOOL" = redis-benchmark ]; then make_prefill "$size"; fi
-            log "round $round/$ROUNDS: $name $scen"
             start_server "$name" "$round-$scen"
             prefill "$(port_of "$name")" "$OUT/$name-$round-$scen.prefill.log" "$size"
             run_scenario "$name" "$round" "$scen"

@@ -9,8 +9,10 @@
 //! atomic over every key it declared.
 
 use super::server::{help_reply, sub_arity_error, subcommand_error};
-use crate::commands::{eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Handler, ReplyFuture};
-use crate::protocol::parse::OwnedArgs;
+use crate::commands::{
+    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, ConnCtx, Handler, ReplyFuture,
+};
+use crate::protocol::parse::{Args, OwnedArgs};
 use crate::scripting::engine::{self, run_script, KillOutcome, ScriptCall};
 use crate::shard::ShardData;
 use crate::storage::db::Entry;
@@ -26,7 +28,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         EVAL_FLAGS,
         (0, 0, 0),
         "@slow @scripting",
-        Handler::Async(eval),
+        Handler::Conn(eval),
     ),
     CommandSpec::new(
         "evalsha",
@@ -34,7 +36,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         EVAL_FLAGS,
         (0, 0, 0),
         "@slow @scripting",
-        Handler::Async(evalsha),
+        Handler::Conn(evalsha),
     ),
     CommandSpec::new(
         "eval_ro",
@@ -42,7 +44,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         EVAL_FLAGS | flags::READONLY,
         (0, 0, 0),
         "@slow @scripting",
-        Handler::Async(eval_ro),
+        Handler::Conn(eval_ro),
     ),
     CommandSpec::new(
         "evalsha_ro",
@@ -50,7 +52,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         EVAL_FLAGS | flags::READONLY,
         (0, 0, 0),
         "@slow @scripting",
-        Handler::Async(evalsha_ro),
+        Handler::Conn(evalsha_ro),
     ),
     CommandSpec::new(
         "script",
@@ -62,26 +64,20 @@ pub static COMMANDS: &[CommandSpec] = &[
     ),
 ];
 
-fn eval(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
-    Box::pin(eval_generic(ctx, args, false, false))
+fn eval(ctx: &mut ConnCtx, args: Args) {
+    eval_generic(ctx, args, false, false);
 }
 
-fn evalsha(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
-    Box::pin(eval_generic(ctx, args, true, false))
+fn evalsha(ctx: &mut ConnCtx, args: Args) {
+    eval_generic(ctx, args, true, false);
 }
 
-fn eval_ro(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
-    Box::pin(eval_generic(ctx, args, false, true))
+fn eval_ro(ctx: &mut ConnCtx, args: Args) {
+    eval_generic(ctx, args, false, true);
 }
 
-fn evalsha_ro(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
-    Box::pin(eval_generic(ctx, args, true, true))
-}
-
-fn error(ctx: &AsyncCtx, msg: &[u8]) -> Vec<u8> {
-    let mut buf = Vec::new();
-    ctx.writer(&mut buf).error(msg);
-    buf
+fn evalsha_ro(ctx: &mut ConnCtx, args: Args) {
+    eval_generic(ctx, args, true, true);
 }
 
 /// True when one of `keys` is locked on `d` by someone else.
@@ -89,40 +85,43 @@ fn keys_locked(d: &ShardData, db: usize, keys: &[Vec<u8>]) -> bool {
     !d.locks.is_empty() && keys.iter().any(|k| d.locks.is_locked(db, k))
 }
 
-async fn eval_generic(ctx: AsyncCtx, args: OwnedArgs, by_sha: bool, readonly: bool) -> Vec<u8> {
-    let a = args.view();
-    let Some(numkeys) = parse_int(a.get(2)) else {
-        return error(&ctx, crate::commands::NOT_INT);
+/// EVAL and friends. A script whose keys are all on the connection's shard (and not
+/// locked) runs inline, like a local command; otherwise the connection waits for the
+/// path in [`eval_elsewhere`].
+fn eval_generic(ctx: &mut ConnCtx, args: Args, by_sha: bool, readonly: bool) {
+    let Some(numkeys) = parse_int(args.get(2)) else {
+        return ctx.out.error(crate::commands::NOT_INT);
     };
     if numkeys < 0 {
-        return error(&ctx, b"ERR Number of keys can't be negative");
+        return ctx.out.error(b"ERR Number of keys can't be negative");
     }
-    if numkeys as usize > a.len() - 3 {
-        return error(
-            &ctx,
-            b"ERR Number of keys can't be greater than number of args",
-        );
+    if numkeys as usize > args.len() - 3 {
+        return ctx
+            .out
+            .error(b"ERR Number of keys can't be greater than number of args");
     }
     let nk = numkeys as usize;
-    let keys: Vec<Vec<u8>> = (3..3 + nk).map(|i| a.get(i).to_vec()).collect();
-    let argv: Vec<Vec<u8>> = (3 + nk..a.len()).map(|i| a.get(i).to_vec()).collect();
     let sha = if by_sha {
-        let sha = String::from_utf8_lossy(a.get(1)).to_ascii_lowercase();
+        let sha = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
         if !engine::compiled_here(&sha) && !engine::exists(&sha) {
-            return error(&ctx, b"NOSCRIPT No matching script. Please use EVAL.");
+            return ctx
+                .out
+                .error(b"NOSCRIPT No matching script. Please use EVAL.");
         }
         sha
     } else {
-        let body = a.get(1);
+        let body = args.get(1);
         let sha = engine::sha1_hex(body);
         if !engine::compiled_here(&sha) && !engine::exists(&sha) {
             if let Err(msg) = engine::check_compiles(body) {
-                return error(&ctx, &msg);
+                return ctx.out.error(&msg);
             }
             engine::remember(body);
         }
         sha
     };
+    let keys: Vec<Vec<u8>> = (3..3 + nk).map(|i| args.get(i).to_vec()).collect();
+    let argv: Vec<Vec<u8>> = (3 + nk..args.len()).map(|i| args.get(i).to_vec()).collect();
     let db = ctx.client.db;
     let mut client = ctx.client.clone();
     client.in_exec = true;
@@ -136,9 +135,24 @@ async fn eval_generic(ctx: AsyncCtx, args: OwnedArgs, by_sha: bool, readonly: bo
         borrowed: Vec::new(),
         client,
     };
-    let groups = ctx
-        .shards
-        .group_keys(db, call.keys.iter().map(|k| k.as_slice()));
+    let home = ctx.shard.id;
+    let local = call.keys.iter().all(|k| ctx.shards.owner(k) == home);
+    if local && (ctx.client.in_exec || !keys_locked(ctx.shard, db, &call.keys)) {
+        let result = run_script(ctx.shard, call);
+        ctx.out.raw(&result.reply);
+        return;
+    }
+    let actx = AsyncCtx {
+        shards: ctx.shards.clone(),
+        client: ctx.client.clone(),
+    };
+    ctx.deferred = Some(Box::pin(eval_elsewhere(actx, call)));
+}
+
+/// A script whose keys live on another shard, or are locked, or span shards.
+async fn eval_elsewhere(ctx: AsyncCtx, call: ScriptCall) -> Vec<u8> {
+    let db = call.db;
+    let groups = ctx.shards.group_keys(db, call.keys.iter().map(|k| k.as_slice()));
     let in_exec = ctx.client.in_exec;
     if groups.len() <= 1 {
         let target = groups.keys().next().copied().unwrap_or(ctx.shards.id);

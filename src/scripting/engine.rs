@@ -855,8 +855,6 @@ pub fn run_script(d: &mut ShardData, call: ScriptCall) -> ScriptResult {
             }
         }
     }
-    // Lua's garbage collector runs in steps; give it one after each script.
-    let _ = lua.gc_step();
     ScriptResult {
         reply,
         wrote: run.wrote,

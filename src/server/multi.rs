@@ -169,6 +169,10 @@ fn plan(client: &ClientState, queued: &[Queued], shards: &Shards, dbnum: usize) 
             }
             Handler::Conn(_) => {
                 p.has_conn = true;
+                // Scripts name their keys through numkeys: treat them as global.
+                if q.spec.name.starts_with("eval") {
+                    p.global = true;
+                }
                 if q.spec.name == "select" && args.len() == 2 {
                     if let Some(n) = crate::commands::parse_int(args.get(1)) {
                         if n >= 0 && (n as usize) < dbnum {

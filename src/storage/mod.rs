@@ -4,8 +4,10 @@ pub mod db;
 pub mod hash;
 pub mod key;
 pub mod value;
+pub mod zset;
 
 pub use db::{Db, Entry};
 pub use hash::Hash;
 pub use key::CompactKey;
 pub use value::{Value, ValueType};
+pub use zset::ZSet;

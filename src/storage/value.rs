@@ -5,9 +5,11 @@
 //! (SET, GETSET...) as [`Value::Str`] (reported `embstr` up to 44 bytes, `raw` above), and
 //! strings grown in place (APPEND, SETRANGE) as [`Value::Raw`], a growable buffer.
 //! Hashes are [`Value::Hash`], in the "listpack" or "hashtable" encoding (see
-//! [`super::hash`]).
+//! [`super::hash`]). Sorted sets are [`Value::ZSet`], "listpack" or "skiplist" (see
+//! [`super::zset`]).
 
 use super::hash::Hash;
+use super::zset::ZSet;
 use crate::protocol::reply::parse_i64;
 
 /// Longest string Redis stores with the `embstr` encoding.
@@ -36,6 +38,8 @@ pub enum Value {
     /// A hash ("listpack" or "hashtable"). Boxed so that strings, by far the most
     /// common values, keep `Value` at 32 bytes.
     Hash(Box<Hash>),
+    /// A sorted set ("listpack" or "skiplist"), boxed like hashes.
+    ZSet(Box<ZSet>),
 }
 
 /// The type of a value as `TYPE` names it.
@@ -45,6 +49,8 @@ pub enum ValueType {
     String,
     /// `hash`
     Hash,
+    /// `zset`
+    ZSet,
 }
 
 impl ValueType {
@@ -53,6 +59,7 @@ impl ValueType {
         match self {
             ValueType::String => "string",
             ValueType::Hash => "hash",
+            ValueType::ZSet => "zset",
         }
     }
 }
@@ -91,6 +98,7 @@ impl Value {
                 ValueType::String
             }
             Value::Hash(_) => ValueType::Hash,
+            Value::ZSet(_) => ValueType::ZSet,
         }
     }
 
@@ -102,6 +110,7 @@ impl Value {
             Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
             Value::Hash(h) => h.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -124,7 +133,7 @@ impl Value {
             Value::Small { len, data } => Some(f(&data[..*len as usize])),
             Value::Str(b) => Some(f(b)),
             Value::Raw(b) => Some(f(b)),
-            Value::Hash(_) => None,
+            Value::Hash(_) | Value::ZSet(_) => None,
         }
     }
 
@@ -135,7 +144,7 @@ impl Value {
             Value::Small { len, .. } => Some(*len as usize),
             Value::Str(b) => Some(b.len()),
             Value::Raw(b) => Some(b.len()),
-            Value::Hash(_) => None,
+            Value::Hash(_) | Value::ZSet(_) => None,
         }
     }
 
@@ -154,7 +163,7 @@ impl Value {
                 *self = Value::Raw(v);
             }
             Value::Raw(_) => {}
-            Value::Hash(_) => return None,
+            Value::Hash(_) | Value::ZSet(_) => return None,
         }
         match self {
             Value::Raw(v) => Some(v),
@@ -169,6 +178,7 @@ impl Value {
             Value::Str(b) => b.len(),
             Value::Raw(v) => v.capacity(),
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
         }
     }
 
@@ -193,6 +203,29 @@ impl Value {
     /// Wraps a hash.
     pub fn from_hash(h: Hash) -> Value {
         Value::Hash(Box::new(h))
+    }
+
+    /// The sorted set, or `None` when the value is not a sorted set.
+    #[inline]
+    pub fn as_zset(&self) -> Option<&ZSet> {
+        match self {
+            Value::ZSet(z) => Some(&**z),
+            _ => None,
+        }
+    }
+
+    /// The sorted set, mutably, or `None` when the value is not a sorted set.
+    #[inline]
+    pub fn as_zset_mut(&mut self) -> Option<&mut ZSet> {
+        match self {
+            Value::ZSet(z) => Some(&mut **z),
+            _ => None,
+        }
+    }
+
+    /// Wraps a sorted set.
+    pub fn from_zset(z: ZSet) -> Value {
+        Value::ZSet(Box::new(z))
     }
 }
 

@@ -267,6 +267,10 @@ pub fn strtod_full(s: &[u8]) -> Option<f64> {
         Some(b'+') => (false, &t[1..]),
         _ => (false, t),
     };
+    if body.len() > 2 && body[0] == b'0' && (body[1] | 0x20) == b'x' {
+        let v = parse_hex_float(&body[2..])?;
+        return Some(if neg { -v } else { v });
+    }
     if body.eq_ignore_ascii_case(b"inf") || body.eq_ignore_ascii_case(b"infinity") {
         return Some(if neg {
             f64::NEG_INFINITY
@@ -306,6 +310,96 @@ pub fn strtod_full(s: &[u8]) -> Option<f64> {
     let text = std::str::from_utf8(body).ok()?;
     let v: f64 = text.parse().ok()?;
     Some(if neg { -v } else { v })
+}
+
+/// The part of a C99 hexadecimal float after `0x`: hex digits with an optional point,
+/// then an optional binary exponent `p[+-]digits`. `None` when malformed.
+fn parse_hex_float(s: &[u8]) -> Option<f64> {
+    let mut mant: u128 = 0;
+    let mut exp: i64 = 0;
+    let mut digits = 0;
+    let mut i = 0;
+    let mut seen_point = false;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'.' && !seen_point {
+            seen_point = true;
+        } else if let Some(d) = (c as char).to_digit(16) {
+            digits += 1;
+            if mant >> 120 == 0 {
+                mant = mant * 16 + d as u128;
+                if seen_point {
+                    exp -= 4;
+                }
+            } else if !seen_point {
+                exp += 4;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if digits == 0 {
+        return None;
+    }
+    if i < s.len() && (s[i] | 0x20) == b'p' {
+        let rest = &s[i + 1..];
+        let (sign, sign_len) = match rest.first() {
+            Some(b'-') => (-1i64, 1),
+            Some(b'+') => (1, 1),
+            _ => (1, 0),
+        };
+        let rest = &rest[sign_len..];
+        let n = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n > 0 {
+            let mut e: i64 = 0;
+            for &c in &rest[..n] {
+                e = (e * 10 + (c - b'0') as i64).min(1 << 20);
+            }
+            exp += sign * e;
+            i += 1 + sign_len + n;
+        }
+    }
+    if i != s.len() {
+        return None;
+    }
+    // One rounding (u128 -> f64), then an exact scaling by a power of two (except
+    // where the result is subnormal).
+    let mut v = mant as f64;
+    let mut e = exp.clamp(-2200, 2200) as i32;
+    while e > 0 {
+        let step = e.min(1000);
+        v *= 2f64.powi(step);
+        e -= step;
+    }
+    while e < 0 {
+        let step = (-e).min(1000);
+        v /= 2f64.powi(step);
+        e += step;
+    }
+    Some(v)
+}
+
+/// Parses a score, increment or weight like Redis's `getDoubleFromObject` (`strtod`
+/// on the whole string: no leading space, no overflow to infinity, no underflow to 0,
+/// no NaN), including C99 hexadecimal floats.
+pub fn parse_score(s: &[u8]) -> Option<f64> {
+    if let Some(v) = parse_double(s) {
+        return Some(v);
+    }
+    let body = s.strip_prefix(b"+").or(s.strip_prefix(b"-")).unwrap_or(s);
+    if body.len() > 2 && body[0] == b'0' && (body[1] | 0x20) == b'x' && !s.contains(&0) {
+        let v = parse_hex_float(&body[2..])?;
+        let zero_mantissa = body[2..]
+            .iter()
+            .take_while(|c| **c != b'p' && **c != b'P')
+            .all(|c| matches!(c, b'0' | b'.'));
+        if v.is_infinite() || (v == 0.0 && !zero_mantissa) {
+            return None;
+        }
+        return Some(if s[0] == b'-' { -v } else { v });
+    }
+    None
 }
 
 /// A score range (`zrangespec`).
@@ -471,7 +565,7 @@ fn zadd_generic(ctx: &mut Ctx, args: Args, mut incr: bool) {
     }
     let mut scores = Vec::with_capacity(elements);
     for j in 0..elements {
-        match parse_double(args.get(idx + j * 2)) {
+        match parse_score(args.get(idx + j * 2)) {
             Some(s) => scores.push(s),
             None => return ctx.out.error(NOT_FLOAT),
         }
@@ -729,10 +823,10 @@ fn parse_range(
     src: usize,
     store: bool,
     fixed: Fixed,
-    dir_rev: Option<bool>,
+    rev: Option<bool>,
 ) -> Result<RangeSpec, &'static [u8]> {
     let mut kind = fixed;
-    let mut rev = dir_rev;
+    let mut rev = rev;
     let (mut withscores, mut offset, mut limit) = (false, 0i64, -1i64);
     let mut j = src + 3;
     while j < args.len() {
@@ -744,11 +838,11 @@ fn parse_range(
             offset = parse_int(args.get(j + 1)).ok_or(NOT_INT)?;
             limit = parse_int(args.get(j + 2)).ok_or(NOT_INT)?;
             j += 2;
-        } else if dir_rev.is_none() && eq_ic(a, "rev") {
+        } else if rev.is_none() && eq_ic(a, "rev") {
             rev = Some(true);
-        } else if fixed == Fixed::Auto && eq_ic(a, "bylex") {
+        } else if kind == Fixed::Auto && eq_ic(a, "bylex") {
             kind = Fixed::Lex;
-        } else if fixed == Fixed::Auto && eq_ic(a, "byscore") {
+        } else if kind == Fixed::Auto && eq_ic(a, "byscore") {
             kind = Fixed::Score;
         } else {
             return Err(SYNTAX_ERR);
@@ -1479,7 +1573,7 @@ fn parse_setop_opts(args: &Args, cmd: SetCmd, keys: std::ops::Range<usize>) -> R
         if scored && remaining > n && eq_ic(a, "weights") {
             j += 1;
             for w in o.weights.iter_mut() {
-                *w = parse_double(args.get(j)).ok_or(&b"ERR weight value is not a float"[..])?;
+                *w = parse_score(args.get(j)).ok_or(&b"ERR weight value is not a float"[..])?;
                 j += 1;
             }
         } else if scored && remaining >= 2 && eq_ic(a, "aggregate") {

@@ -649,8 +649,11 @@ fn resp3_io3() {
 // ZSCAN of skiplist sets
 // ---------------------------------------------------------------------------
 
+/// (member, score) pairs as a ZSCAN returns them.
+type ScanPairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// A full ZSCAN iteration: the (member, score) pairs returned, and the number of calls.
-fn zscan_all(c: &mut RawConn, key: &str, extra: &[&str]) -> (Vec<(Vec<u8>, Vec<u8>)>, usize) {
+fn zscan_all(c: &mut RawConn, key: &str, extra: &[&str]) -> (ScanPairs, usize) {
     let mut cursor = b"0".to_vec();
     let mut out = Vec::new();
     let mut calls = 0;
@@ -685,7 +688,11 @@ fn run_zscan(io_threads: &str) {
             d.line(&format!("ZADD big {score} member:{i}"));
         }
         d.line("OBJECT ENCODING big");
-        for extra in [&[][..], &["COUNT", "7"][..], &["MATCH", "member:1*", "COUNT", "20"][..]] {
+        for extra in [
+            &[][..],
+            &["COUNT", "7"][..],
+            &["MATCH", "member:1*", "COUNT", "20"][..],
+        ] {
             let (a, _) = zscan_all(&mut d.redis, "big", extra);
             let (b, calls) = zscan_all(&mut d.lib, "big", extra);
             let sa: BTreeSet<_> = a.iter().cloned().collect();
@@ -715,13 +722,35 @@ fn zscan_io3() {
 /// Scores the generator uses: integers, halves, the special values and sums that do
 /// not round-trip in decimal.
 const SCORES: &[&str] = &[
-    "0", "1", "-1", "2", "3", "1.5", "-2.5", "-0", "0.1", "0.30000000000000004", "1e300",
-    "-1e300", "inf", "-inf", "+inf", "10", "100", "7", "1e-5", "3.14159",
+    "0",
+    "1",
+    "-1",
+    "2",
+    "3",
+    "1.5",
+    "-2.5",
+    "-0",
+    "0.1",
+    "0.30000000000000004",
+    "1e300",
+    "-1e300",
+    "inf",
+    "-inf",
+    "+inf",
+    "10",
+    "100",
+    "7",
+    "1e-5",
+    "3.14159",
 ];
 /// Bad numbers.
 const BAD: &[&str] = &["abc", "nan", "", "1x", "--1"];
-const MEMBERS: &[&str] = &["a", "b", "c", "d", "e", "f", "g", "aa", "ab", "", "m1", "m2"];
-const LEX: &[&str] = &["-", "+", "[a", "(a", "[b", "(c", "[d", "(e", "[g", "[", "(", "[aa"];
+const MEMBERS: &[&str] = &[
+    "a", "b", "c", "d", "e", "f", "g", "aa", "ab", "", "m1", "m2",
+];
+const LEX: &[&str] = &[
+    "-", "+", "[a", "(a", "[b", "(c", "[d", "(e", "[g", "[", "(", "[aa",
+];
 
 struct Gen {
     rng: SmallRng,
@@ -887,7 +916,12 @@ impl Gen {
                 }
             }
             57..=59 => vec![s("ZREMRANGEBYRANK"), self.zkey(), self.int(), self.int()],
-            60..=61 => vec![s("ZREMRANGEBYSCORE"), self.zkey(), self.bound(), self.bound()],
+            60..=61 => vec![
+                s("ZREMRANGEBYSCORE"),
+                self.zkey(),
+                self.bound(),
+                self.bound(),
+            ],
             62..=65 => {
                 let mut c = vec![s(self.pick(&["ZPOPMIN", "ZPOPMAX"])), self.zkey()];
                 if self.chance(0.5) {
@@ -986,7 +1020,9 @@ impl Gen {
 
 /// Every sorted set, whole, on both servers.
 fn checkpoint(d: &mut Diff) {
-    for k in ["z1", "z2", "z3", "{t}z4", "{t}z5", "big", "l1", "l2", "{t}l3"] {
+    for k in [
+        "z1", "z2", "z3", "{t}z4", "{t}z5", "big", "l1", "l2", "{t}l3",
+    ] {
         d.line(&format!("ZRANGE {k} 0 -1 WITHSCORES"));
         d.line(&format!("OBJECT ENCODING {k}"));
     }
@@ -994,7 +1030,10 @@ fn checkpoint(d: &mut Diff) {
 
 fn run_random(io_threads: &str) {
     let seed: u64 = match std::env::var("DIFF_SEED") {
-        Ok(s) => s.trim().parse().expect("DIFF_SEED must be an unsigned integer"),
+        Ok(s) => s
+            .trim()
+            .parse()
+            .expect("DIFF_SEED must be an unsigned integer"),
         Err(_) => SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -1004,7 +1043,9 @@ fn run_random(io_threads: &str) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(6000);
-    eprintln!("zset random differential io_threads={io_threads}: DIFF_SEED={seed} DIFF_COMMANDS={n}");
+    eprintln!(
+        "zset random differential io_threads={io_threads}: DIFF_SEED={seed} DIFF_COMMANDS={n}"
+    );
     with_pair("zset random", io_threads, &[], |d, _| {
         d.seed = Some(seed);
         let mut g = Gen {
@@ -1014,11 +1055,17 @@ fn run_random(io_threads: &str) {
         d.line("SET str x");
         d.line("HSET hash f v");
         let mut errors = 0;
+        // DIFF_CHECK=<k>: compare every set whole after every k commands (default 300).
+        let every: usize = std::env::var("DIFF_CHECK")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300)
+            .max(1);
         for i in 0..n {
             let cmd: Vec<Vec<u8>> = g.command().into_iter().map(String::into_bytes).collect();
             let (r, _) = d.exec(&cmd);
             errors += r.is_error() as usize;
-            if i % 300 == 299 {
+            if i % every == every - 1 {
                 checkpoint(d);
             }
             if i % 1000 == 999 {
@@ -1028,7 +1075,10 @@ fn run_random(io_threads: &str) {
             }
         }
         checkpoint(d);
-        assert!(errors < n / 2, "too many errors: the generator is off ({errors}/{n})");
+        assert!(
+            errors < n / 2,
+            "too many errors: the generator is off ({errors}/{n})"
+        );
     });
 }
 

@@ -233,10 +233,12 @@ impl CommandSpec {
     /// the number of arguments after it. `None` when invalid or when the command has no
     /// such argument (the handler then replies with the error).
     pub fn numkeys_count<'a>(&self, argc: usize, arg: impl Fn(usize) -> &'a [u8]) -> Option<usize> {
-        let pos = usize::try_from(self.numkeys).ok().filter(|&p| p > 0 && p < argc)?;
+        let pos = usize::try_from(self.numkeys)
+            .ok()
+            .filter(|&p| p > 0 && p < argc)?;
         let n = parse_int(arg(pos))?;
         let n = usize::try_from(n).ok().filter(|&n| n >= 1)?;
-        (n <= argc - pos - 1).then_some(n)
+        (n < argc - pos).then_some(n)
     }
 
     /// True when `argc` (name included) satisfies the arity.

@@ -19,8 +19,8 @@
 
 use crate::commands::keys::{cross_setup, lookup_read, parse_cursor};
 use crate::commands::{
-    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_FLOAT,
-    NOT_INT, SYNTAX_ERR, WRONGTYPE,
+    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_FLOAT, NOT_INT,
+    SYNTAX_ERR, WRONGTYPE,
 };
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::protocol::reply::{format_double_g17, parse_double, ReplyWriter};
@@ -39,7 +39,14 @@ const fn keyed(
     acl: &'static str,
     run: crate::commands::KeyedFn,
 ) -> CommandSpec {
-    CommandSpec::new(name, arity, flags, keys, acl, Handler::Keyed { run, cross: None })
+    CommandSpec::new(
+        name,
+        arity,
+        flags,
+        keys,
+        acl,
+        Handler::Keyed { run, cross: None },
+    )
 }
 
 /// A keyed command spec with a cross-shard coordinator.
@@ -553,7 +560,7 @@ fn zadd_generic(ctx: &mut Ctx, args: Args, mut incr: bool) {
             .out
             .error(b"ERR XX and NX options at the same time are not compatible");
     }
-    if (gt && nx) || (lt && nx) || (gt && lt) {
+    if (nx && (gt || lt)) || (gt && lt) {
         return ctx
             .out
             .error(b"ERR GT, LT, and/or NX options at the same time are not compatible");
@@ -578,11 +585,7 @@ fn zadd_generic(ctx: &mut Ctx, args: Args, mut incr: bool) {
         Some(e) if e.value.as_zset().is_none() => return ctx.out.error(WRONGTYPE),
         Some(_) => {}
         None if xx => {
-            return if incr {
-                ctx.out.null()
-            } else {
-                ctx.out.int(0)
-            };
+            return if incr { ctx.out.null() } else { ctx.out.int(0) };
         }
         None => db.set(key, Value::from_zset(ZSet::new()), 0),
     }
@@ -868,10 +871,7 @@ fn parse_range(
     let kind = match kind {
         Fixed::Score => RangeKind::Score(ScoreRange::parse(lo, hi).ok_or(RANGE_NOT_FLOAT)?),
         Fixed::Lex => RangeKind::Lex(LexRange::parse(lo, hi).ok_or(LEX_ERR)?),
-        _ => RangeKind::Rank(
-            parse_int(lo).ok_or(NOT_INT)?,
-            parse_int(hi).ok_or(NOT_INT)?,
-        ),
+        _ => RangeKind::Rank(parse_int(lo).ok_or(NOT_INT)?, parse_int(hi).ok_or(NOT_INT)?),
     };
     Ok(RangeSpec {
         kind,
@@ -1005,12 +1005,19 @@ fn read_range(d: &mut ShardData, db: usize, key: &[u8], spec: &RangeSpec) -> Res
 /// Writes a *STORE result as `key` on the shard owning it: the new set (in the encoding
 /// its size calls for) with the `event`, or, for an empty result, deletes the key (with
 /// `del` when it existed). Returns the stored size.
+///
+/// `incremental` is ZRANGESTORE's way of building: `Some(by_rank)` when the elements are
+/// added one by one in reply order to a set that starts as a listpack (unless a rank
+/// range is known to be too long), so the elements added before the conversion went
+/// through the listpack, which turns `-0` into `0`. The set operations build a skiplist
+/// and convert it whole (`None`).
 pub fn store_result(
     d: &mut ShardData,
     db: usize,
     key: &[u8],
-    pairs: Pairs,
+    mut pairs: Pairs,
     event: &'static str,
+    incremental: Option<bool>,
 ) -> i64 {
     let now = now_ms();
     if pairs.is_empty() {
@@ -1019,7 +1026,20 @@ pub fn store_result(
         }
         return 0;
     }
-    let z = ZSet::from_pairs(pairs, limits(d));
+    let lim = limits(d);
+    if let Some(by_rank) = incremental {
+        if !(by_rank && pairs.len() > lim.max_entries) {
+            for (i, (m, s)) in pairs.iter_mut().enumerate() {
+                if i + 1 > lim.max_entries || m.len() > lim.max_value {
+                    break;
+                }
+                if *s == 0.0 {
+                    *s = 0.0;
+                }
+            }
+        }
+    }
+    let z = ZSet::from_pairs(pairs, lim);
     let n = z.len() as i64;
     d.dbs[db].set(key, Value::from_zset(z), 0);
     d.modified(db, key, b'z', event);
@@ -1036,7 +1056,15 @@ fn zrangestore(ctx: &mut Ctx, args: Args) {
     let Ok(pairs) = read_range(ctx.shard, db, args.get(2), &spec) else {
         return ctx.out.error(WRONGTYPE);
     };
-    let n = store_result(ctx.shard, db, args.get(1), pairs, "zrangestore");
+    let by_rank = matches!(spec.kind, RangeKind::Rank(..));
+    let n = store_result(
+        ctx.shard,
+        db,
+        args.get(1),
+        pairs,
+        "zrangestore",
+        Some(by_rank),
+    );
     ctx.out.int(n);
 }
 
@@ -1061,9 +1089,12 @@ fn zrangestore_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         let groups = ctx.shards.group_keys(db, [&dst[..], &src[..]]);
         ctx.shards.lock(&groups).await;
         let k = src.clone();
+        let by_rank = matches!(spec.kind, RangeKind::Rank(..));
         let read = ctx
             .shards
-            .run_on(ctx.shards.owner(&src), move |d| read_range(d, db, &k, &spec))
+            .run_on(ctx.shards.owner(&src), move |d| {
+                read_range(d, db, &k, &spec)
+            })
             .await;
         let reply = match read {
             Err(()) => reply_with(&ctx, |o| o.error(WRONGTYPE)),
@@ -1071,7 +1102,7 @@ fn zrangestore_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 let n = ctx
                     .shards
                     .run_on(ctx.shards.owner(&dst), move |d| {
-                        store_result(d, db, &dst, pairs, "zrangestore")
+                        store_result(d, db, &dst, pairs, "zrangestore", Some(by_rank))
                     })
                     .await;
                 reply_with(&ctx, |o| o.int(n))
@@ -1148,20 +1179,30 @@ fn zremrangebylex(ctx: &mut Ctx, args: Args) {
 // ZPOPMIN / ZPOPMAX / ZMPOP
 // ---------------------------------------------------------------------------------------
 
+/// How [`pop_on`] pops and replies.
+#[derive(Clone, Copy)]
+struct Pop {
+    /// From the max end.
+    max: bool,
+    /// At most this many.
+    count: usize,
+    /// Each pair as a 2-element array.
+    nested: bool,
+    /// ZMPOP's `[key, [...]]` form.
+    emit_key: bool,
+}
+
 /// Pops up to `count` elements from the min (or max) end of `key` on the shard owning
 /// it, with the keyspace events, and writes the reply: for ZMPOP (`emit_key`)
 /// `[key, [[member, score], ...]]`, for ZPOP* a flat or (`nested`) paired array.
 /// Returns `None` when the key does not exist (nothing written).
-fn pop_on(
-    d: &mut ShardData,
-    db: usize,
-    key: &[u8],
-    max: bool,
-    count: usize,
-    nested: bool,
-    emit_key: bool,
-    out: &mut ReplyWriter,
-) -> Option<()> {
+fn pop_on(d: &mut ShardData, db: usize, key: &[u8], how: Pop, out: &mut ReplyWriter) -> Option<()> {
+    let Pop {
+        max,
+        count,
+        nested,
+        emit_key,
+    } = how;
     let now = now_ms();
     let e = d.dbs[db].lookup(key, now)?;
     let Some(z) = e.value.as_zset_mut() else {
@@ -1221,10 +1262,12 @@ fn zpop_generic(ctx: &mut Ctx, args: Args, max: bool) {
         ctx.shard,
         db,
         args.get(1),
-        max,
-        count.unwrap_or(1),
-        nested,
-        false,
+        Pop {
+            max,
+            count: count.unwrap_or(1),
+            nested,
+            emit_key: false,
+        },
         &mut ctx.out,
     );
     if found.is_none() {
@@ -1302,10 +1345,12 @@ fn zmpop(ctx: &mut Ctx, args: Args) {
             ctx.shard,
             db,
             args.get(i),
-            p.max,
-            p.count,
-            true,
-            true,
+            Pop {
+                max: p.max,
+                count: p.count,
+                nested: true,
+                emit_key: true,
+            },
             &mut ctx.out,
         )
         .is_some()
@@ -1339,7 +1384,13 @@ fn zmpop_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 .run_on(owner, move |d| {
                     let mut buf = Vec::new();
                     let mut out = ReplyWriter::new(&mut buf, resp3);
-                    pop_on(d, db, &k, max, count, true, true, &mut out).map(|_| buf)
+                    let how = Pop {
+                        max,
+                        count,
+                        nested: true,
+                        emit_key: true,
+                    };
+                    pop_on(d, db, &k, how, &mut out).map(|_| buf)
                 })
                 .await;
             if got.is_some() {
@@ -1557,7 +1608,11 @@ fn parse_setop_head(args: &Args, cmd: SetCmd) -> Result<std::ops::Range<usize>, 
 }
 
 /// Redis's option parsing after the keys (WEIGHTS, AGGREGATE, WITHSCORES, LIMIT).
-fn parse_setop_opts(args: &Args, cmd: SetCmd, keys: std::ops::Range<usize>) -> Result<SetOpts, &'static [u8]> {
+fn parse_setop_opts(
+    args: &Args,
+    cmd: SetCmd,
+    keys: std::ops::Range<usize>,
+) -> Result<SetOpts, &'static [u8]> {
     let n = keys.len();
     let mut o = SetOpts {
         weights: vec![1.0; n],
@@ -1720,7 +1775,12 @@ fn compute(cmd: SetCmd, inputs: Vec<Pairs>, o: &SetOpts) -> Outcome {
 }
 
 /// Checks the inputs' types, parses the options and computes; `Err` is the error text.
-fn finish_setop(args: &Args, cmd: SetCmd, keys: std::ops::Range<usize>, inputs: Vec<Input>) -> Result<(Outcome, bool), Vec<u8>> {
+fn finish_setop(
+    args: &Args,
+    cmd: SetCmd,
+    keys: std::ops::Range<usize>,
+    inputs: Vec<Input>,
+) -> Result<(Outcome, bool), Vec<u8>> {
     let mut data = Vec::with_capacity(inputs.len());
     for i in inputs {
         match i {
@@ -1763,7 +1823,7 @@ fn setop_local(ctx: &mut Ctx, args: Args, cmd: SetCmd) {
     match finish_setop(&args, cmd, keys, inputs) {
         Err(e) => ctx.out.error(&e),
         Ok((Outcome::Pairs(p), _)) if cmd.store => {
-            let n = store_result(ctx.shard, db, args.get(1), p, cmd.event);
+            let n = store_result(ctx.shard, db, args.get(1), p, cmd.event, None);
             ctx.out.int(n);
         }
         Ok((outcome, ws)) => setop_reply(&mut ctx.out, outcome, ws),
@@ -1801,7 +1861,10 @@ async fn setop_cross(ctx: AsyncCtx, args: OwnedArgs, cmd: SetCmd) -> Vec<u8> {
     for (i, input) in parts.into_iter().flatten() {
         inputs[i] = Some(input);
     }
-    let inputs: Vec<Input> = inputs.into_iter().map(|i| i.unwrap_or(Input::Missing)).collect();
+    let inputs: Vec<Input> = inputs
+        .into_iter()
+        .map(|i| i.unwrap_or(Input::Missing))
+        .collect();
     let reply = match finish_setop(&a, cmd, keys, inputs) {
         Err(e) => reply_with(&ctx, |o| o.error(&e)),
         Ok((Outcome::Pairs(p), _)) if cmd.store => {
@@ -1809,7 +1872,7 @@ async fn setop_cross(ctx: AsyncCtx, args: OwnedArgs, cmd: SetCmd) -> Vec<u8> {
             let n = ctx
                 .shards
                 .run_on(ctx.shards.owner(&dst), move |d| {
-                    store_result(d, db, &dst, p, cmd.event)
+                    store_result(d, db, &dst, p, cmd.event, None)
                 })
                 .await;
             reply_with(&ctx, |o| o.int(n))
@@ -1958,5 +2021,152 @@ fn zscan(ctx: &mut Ctx, args: Args) {
             format_double_g17(s, &mut buf);
         }
         out.bulk(&buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::shard::watch::notify;
+
+    /// Runs one command on `d` (database 0) and returns its reply.
+    fn run(d: &mut ShardData, line: &[&str]) -> Vec<u8> {
+        let parts: Vec<&[u8]> = line.iter().map(|s| s.as_bytes()).collect();
+        let owned = OwnedArgs::from_slices(&parts);
+        let spec = crate::commands::Registry::new()
+            .lookup(parts[0])
+            .expect("registered");
+        let Handler::Keyed { run, .. } = spec.handler else {
+            panic!("keyed")
+        };
+        let mut buf = Vec::new();
+        let mut ctx = Ctx {
+            shard: d,
+            db: 0,
+            now_ms: now_ms(),
+            out: ReplyWriter::new(&mut buf, false),
+        };
+        run(&mut ctx, owned.view());
+        buf
+    }
+
+    /// The (event, key) pairs queued since the last call.
+    fn events(d: &mut ShardData) -> Vec<(String, String)> {
+        d.events
+            .drain(..)
+            .map(|e| {
+                (
+                    e.event.to_string(),
+                    String::from_utf8_lossy(&e.key).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn ev(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(e, k)| (e.to_string(), k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn keyspace_events_follow_redis() {
+        let mut d = ShardData::new(0, 1, Config::default());
+        d.notify_mask = notify::parse(b"KEA").unwrap();
+        run(&mut d, &["zadd", "z", "1", "a", "2", "b", "3", "c"]);
+        assert_eq!(events(&mut d), ev(&[("zadd", "z")]));
+        // No change, no event.
+        run(&mut d, &["zadd", "z", "1", "a"]);
+        run(&mut d, &["zadd", "z", "nx", "5", "a"]);
+        run(&mut d, &["zrem", "z", "nosuch"]);
+        run(&mut d, &["zremrangebyscore", "z", "100", "200"]);
+        assert_eq!(events(&mut d), ev(&[]));
+        run(&mut d, &["zincrby", "z", "1", "a"]);
+        run(&mut d, &["zadd", "z", "incr", "1", "a"]);
+        assert_eq!(events(&mut d), ev(&[("zincr", "z"), ("zincr", "z")]));
+        run(&mut d, &["zrem", "z", "a"]);
+        run(&mut d, &["zremrangebyrank", "z", "0", "0"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[("zrem", "z"), ("zremrangebyrank", "z")])
+        );
+        run(&mut d, &["zadd", "z", "1", "a", "2", "b"]);
+        run(&mut d, &["zremrangebyscore", "z", "1", "1"]);
+        run(&mut d, &["zadd", "l", "0", "x", "0", "y"]);
+        run(&mut d, &["zremrangebylex", "l", "-", "+"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[
+                ("zadd", "z"),
+                ("zremrangebyscore", "z"),
+                ("zadd", "l"),
+                ("zremrangebylex", "l"),
+                ("del", "l"),
+            ])
+        );
+        run(&mut d, &["zadd", "p", "1", "a", "2", "b"]);
+        run(&mut d, &["zpopmin", "p"]);
+        run(&mut d, &["zpopmax", "p", "5"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[
+                ("zadd", "p"),
+                ("zpopmin", "p"),
+                ("zpopmax", "p"),
+                ("del", "p")
+            ])
+        );
+        run(&mut d, &["zadd", "q", "1", "a"]);
+        run(&mut d, &["zmpop", "1", "q", "MAX"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[("zadd", "q"), ("zpopmax", "q"), ("del", "q")])
+        );
+        // *STORE: the store event, or del when the result is empty and the key existed.
+        run(&mut d, &["zunionstore", "u", "1", "z"]);
+        run(&mut d, &["zinterstore", "u", "2", "z", "nosuch"]);
+        run(&mut d, &["zinterstore", "u", "2", "z", "nosuch"]);
+        run(&mut d, &["zdiffstore", "u", "1", "z"]);
+        run(&mut d, &["zrangestore", "r", "z", "0", "-1"]);
+        run(&mut d, &["zrangestore", "r", "nosuch", "0", "-1"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[
+                ("zunionstore", "u"),
+                ("del", "u"),
+                ("zdiffstore", "u"),
+                ("zrangestore", "r"),
+                ("del", "r"),
+            ])
+        );
+        // Reads and errors queue nothing.
+        run(&mut d, &["zrange", "z", "0", "-1"]);
+        run(&mut d, &["zadd", "z", "nan", "a"]);
+        assert_eq!(events(&mut d), ev(&[]));
+    }
+
+    #[test]
+    fn nan_increment_is_refused_and_key_untouched() {
+        let mut d = ShardData::new(0, 1, Config::default());
+        run(&mut d, &["zadd", "z", "inf", "a"]);
+        let r = run(&mut d, &["zincrby", "z", "-inf", "a"]);
+        assert_eq!(r, b"-ERR resulting score is not a number (NaN)\r\n");
+        assert_eq!(run(&mut d, &["zscore", "z", "a"]), b"$3\r\ninf\r\n");
+    }
+
+    #[test]
+    fn strtod_like_bounds() {
+        assert_eq!(strtod_full(b""), Some(0.0));
+        assert_eq!(strtod_full(b"  1.5"), Some(1.5));
+        assert_eq!(strtod_full(b"1.5 "), None);
+        assert_eq!(strtod_full(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(strtod_full(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(strtod_full(b"0x10"), Some(16.0));
+        assert_eq!(strtod_full(b"nan"), None);
+        assert_eq!(strtod_full(b"1e"), None);
+        assert_eq!(parse_score(b"0x1p-2"), Some(0.25));
+        assert_eq!(parse_score(b"0x1p2000"), None);
+        assert_eq!(parse_score(b" 0x1"), None);
     }
 }

@@ -486,14 +486,18 @@ fn key_owner(spec: &CommandSpec, args: &Args, shards: &Shards) -> Option<Option<
     }
     let mut owner: Option<usize> = None;
     let mut spread = false;
-    spec.for_each_key_pos(args.len(), |i| args.get(i), |i| {
-        let s = shards.owner(args.get(i));
-        match owner {
-            None => owner = Some(s),
-            Some(o) if o != s => spread = true,
-            _ => {}
-        }
-    });
+    spec.for_each_key_pos(
+        args.len(),
+        |i| args.get(i),
+        |i| {
+            let s = shards.owner(args.get(i));
+            match owner {
+                None => owner = Some(s),
+                Some(o) if o != s => spread = true,
+                _ => {}
+            }
+        },
+    );
     if spread {
         None
     } else {
@@ -519,11 +523,15 @@ fn keys_locked(spec: &CommandSpec, args: &Args, db: usize, data: &ShardData) -> 
         return false;
     }
     let mut locked = false;
-    spec.for_each_key_pos(args.len(), |i| args.get(i), |i| {
-        if data.locks.is_locked(db, args.get(i)) {
-            locked = true;
-        }
-    });
+    spec.for_each_key_pos(
+        args.len(),
+        |i| args.get(i),
+        |i| {
+            if data.locks.is_locked(db, args.get(i)) {
+                locked = true;
+            }
+        },
+    );
     locked
 }
 

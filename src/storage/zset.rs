@@ -834,7 +834,11 @@ impl ZSet {
             },
             ZSet::Skip(s) => IterInner::Skip {
                 s,
-                x: if start < s.len { s.by_rank(start + 1) } else { NIL },
+                x: if start < s.len {
+                    s.by_rank(start + 1)
+                } else {
+                    NIL
+                },
                 rev,
             },
         };
@@ -960,7 +964,10 @@ mod tests {
         for (i, (m, s)) in model.iter().enumerate() {
             assert_eq!(z.rank(m), Some(i));
             assert_eq!(z.score(m).map(f64::to_bits), Some(s.to_bits()));
-            assert_eq!(z.at_rank(i).map(|(a, b)| (a.to_vec(), b)), Some((m.clone(), *s)));
+            assert_eq!(
+                z.at_rank(i).map(|(a, b)| (a.to_vec(), b)),
+                Some((m.clone(), *s))
+            );
         }
     }
 

@@ -257,11 +257,7 @@ pub fn compare(
             same_kind()?;
             if let (Reply::Array(Some(x)), Reply::Array(Some(y))) = (a, b) {
                 if x.len() != y.len() {
-                    return Err(format!(
-                        "{name} counts differ: {} vs {}",
-                        x.len(),
-                        y.len()
-                    ));
+                    return Err(format!("{name} counts differ: {} vs {}", x.len(), y.len()));
                 }
                 for (p, q) in x.iter().zip(y) {
                     let inner = |r: &Reply| match r {
@@ -281,7 +277,8 @@ pub fn compare(
             same_kind()?;
             let pairs = |r: &Reply| -> Option<(Vec<u8>, Vec<Vec<Reply>>)> {
                 let v = r.as_array();
-                let mut p: Vec<Vec<Reply>> = v.get(1)?.as_array().chunks(2).map(|c| c.to_vec()).collect();
+                let mut p: Vec<Vec<Reply>> =
+                    v.get(1)?.as_array().chunks(2).map(|c| c.to_vec()).collect();
                 p.sort();
                 Some((v.first()?.as_bytes().to_vec(), p))
             };

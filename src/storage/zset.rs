@@ -203,6 +203,8 @@ impl Packed {
             .map_or(self.buf.len(), |e| e.start);
         let mut enc = Vec::with_capacity(member.len() + 10);
         encode_entry(&mut enc, member, score);
+        // Grow exactly, like a listpack's realloc: no doubling slack per small set.
+        self.buf.reserve_exact(enc.len());
         self.buf.splice(at..at, enc);
         self.len += 1;
     }
@@ -330,18 +332,15 @@ impl SkipList {
         }
     }
 
+    /// True when node `a` comes before node `b`.
     #[inline]
-    fn less(&self, x: u32, score: f64, member: &[u8]) -> bool {
-        let n = &self.nodes[x as usize];
-        cmp_elem(n.score, &n.member, score, member) == Ordering::Less
+    fn node_less(&self, a: u32, b: u32) -> bool {
+        let (a, b) = (&self.nodes[a as usize], &self.nodes[b as usize]);
+        cmp_elem(a.score, &a.member, b.score, &b.member) == Ordering::Less
     }
 
     /// Links node `x` (its score and member set) into the list with a fresh level.
     fn link(&mut self, x: u32) {
-        let (score, member) = {
-            let n = &self.nodes[x as usize];
-            (n.score, n.member.clone())
-        };
         let mut update = [HEAD; MAX_LEVEL];
         let mut rank = [0u32; MAX_LEVEL];
         let mut p = HEAD;
@@ -349,7 +348,7 @@ impl SkipList {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
             loop {
                 let l = self.lv(p, i);
-                if l.forward != NIL && self.less(l.forward, score, &member) {
+                if l.forward != NIL && self.node_less(l.forward, x) {
                     rank[i] += l.span;
                     p = l.forward;
                 } else {
@@ -402,16 +401,12 @@ impl SkipList {
 
     /// Unlinks node `x` from the list (it stays in the arena and the member index).
     fn unlink(&mut self, x: u32) {
-        let (score, member) = {
-            let n = &self.nodes[x as usize];
-            (n.score, n.member.clone())
-        };
         let mut update = [HEAD; MAX_LEVEL];
         let mut p = HEAD;
         for i in (0..self.level).rev() {
             loop {
                 let l = self.lv(p, i);
-                if l.forward != NIL && l.forward != x && self.less(l.forward, score, &member) {
+                if l.forward != NIL && l.forward != x && self.node_less(l.forward, x) {
                     p = l.forward;
                 } else {
                     break;
@@ -513,14 +508,14 @@ impl SkipList {
         // Redis's zslUpdateScore: in place when the order does not change.
         let n = &self.nodes[x as usize];
         let (b, f) = (n.backward, n.level0.forward);
-        let member = n.member.clone();
+        let member = &n.member;
         let after_prev = b == NIL || {
             let p = &self.nodes[b as usize];
-            cmp_elem(p.score, &p.member, score, &member) == Ordering::Less
+            cmp_elem(p.score, &p.member, score, member) == Ordering::Less
         };
         let before_next = f == NIL || {
             let q = &self.nodes[f as usize];
-            cmp_elem(score, &member, q.score, &q.member) == Ordering::Less
+            cmp_elem(score, member, q.score, &q.member) == Ordering::Less
         };
         if after_prev && before_next {
             self.nodes[x as usize].score = score;

@@ -13,8 +13,8 @@
 //! - [`Handler::Async`]: commands that need every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
-//! One file per command family: [`strings`], [`hashes`], [`sets`], [`keys`], [`server`],
-//! [`transactions`], [`pubsub`], [`scripting`].
+//! One file per command family: [`strings`], [`hashes`], [`sets`], [`zsets`], [`keys`],
+//! [`server`], [`transactions`], [`pubsub`], [`scripting`].
 
 pub mod hashes;
 pub mod keys;
@@ -24,6 +24,7 @@ pub mod server;
 pub mod sets;
 pub mod strings;
 pub mod transactions;
+pub mod zsets;
 
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::protocol::reply::ReplyWriter;
@@ -214,6 +215,11 @@ pub struct CommandSpec {
     pub last_key: i32,
     /// Step between keys.
     pub step: i32,
+    /// Position of a `numkeys` argument (0 = none): when set, the `numkeys` arguments
+    /// after it are keys too, in addition to the `first_key..last_key` range (Redis's
+    /// "keynum" key spec, e.g. ZUNION, ZUNIONSTORE's sources, ZMPOP). Set with
+    /// [`CommandSpec::with_numkeys`].
+    pub numkeys: i32,
     /// ACL categories as Redis lists them (for COMMAND INFO), e.g. "@string @fast".
     pub acl: &'static str,
     /// Execution.
@@ -246,9 +252,29 @@ impl CommandSpec {
             first_key: keys.0,
             last_key: keys.1,
             step: keys.2,
+            numkeys: 0,
             acl,
             handler,
         }
+    }
+
+    /// The same command whose argument at `pos` counts the keys that follow it.
+    pub const fn with_numkeys(mut self, pos: i32) -> CommandSpec {
+        self.numkeys = pos;
+        self
+    }
+
+    /// For a command with a `numkeys` argument (`arg(i)` gives argument `i` of a request
+    /// with `argc` arguments): the count it announces when it is an integer from 1 to
+    /// the number of arguments after it. `None` when invalid or when the command has no
+    /// such argument (the handler then replies with the error).
+    pub fn numkeys_count<'a>(&self, argc: usize, arg: impl Fn(usize) -> &'a [u8]) -> Option<usize> {
+        let pos = usize::try_from(self.numkeys)
+            .ok()
+            .filter(|&p| p > 0 && p < argc)?;
+        let n = parse_int(arg(pos))?;
+        let n = usize::try_from(n).ok().filter(|&n| n >= 1)?;
+        (n < argc - pos).then_some(n)
     }
 
     /// True when `argc` (name included) satisfies the arity.
@@ -261,9 +287,29 @@ impl CommandSpec {
         }
     }
 
-    /// Calls `f` with each key position of a request with `argc` arguments.
+    /// Calls `f` with each key position of a request with `argc` arguments (`arg(i)`
+    /// gives argument `i`; only read for a `numkeys` argument).
     #[inline]
-    pub fn for_each_key_pos(&self, argc: usize, mut f: impl FnMut(usize)) {
+    pub fn for_each_key_pos<'a>(
+        &self,
+        argc: usize,
+        arg: impl Fn(usize) -> &'a [u8],
+        mut f: impl FnMut(usize),
+    ) {
+        if self.numkeys > 0 {
+            if let Some(n) = self.numkeys_count(argc, arg) {
+                let first = self.numkeys as usize + 1;
+                self.for_each_fixed_key_pos(argc, &mut f);
+                (first..first + n).for_each(f);
+                return;
+            }
+        }
+        self.for_each_fixed_key_pos(argc, f);
+    }
+
+    /// The `first_key..=last_key` (by `step`) positions.
+    #[inline]
+    fn for_each_fixed_key_pos(&self, argc: usize, mut f: impl FnMut(usize)) {
         if self.first_key <= 0 {
             return;
         }
@@ -286,6 +332,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(strings::COMMANDS.iter());
     v.extend(hashes::COMMANDS.iter());
     v.extend(sets::COMMANDS.iter());
+    v.extend(zsets::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());
     v.extend(server::COMMANDS.iter());
     v.extend(transactions::COMMANDS.iter());

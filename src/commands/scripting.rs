@@ -152,7 +152,9 @@ fn eval_generic(ctx: &mut ConnCtx, args: Args, by_sha: bool, readonly: bool) {
 /// A script whose keys live on another shard, or are locked, or span shards.
 async fn eval_elsewhere(ctx: AsyncCtx, call: ScriptCall) -> Vec<u8> {
     let db = call.db;
-    let groups = ctx.shards.group_keys(db, call.keys.iter().map(|k| k.as_slice()));
+    let groups = ctx
+        .shards
+        .group_keys(db, call.keys.iter().map(|k| k.as_slice()));
     let in_exec = ctx.client.in_exec;
     if groups.len() <= 1 {
         let target = groups.keys().next().copied().unwrap_or(ctx.shards.id);

@@ -444,11 +444,19 @@ fn command_info(out: &mut ReplyWriter, s: &CommandSpec) {
     out.array(10);
     out.bulk(s.name.as_bytes());
     out.int(s.arity as i64);
-    let names: Vec<&str> = flags::NAMES
+    let mut names: Vec<&str> = flags::NAMES
         .iter()
         .filter(|(bit, _)| s.flags & bit != 0)
         .map(|(_, n)| *n)
         .collect();
+    if s.numkeys > 0 {
+        // Redis derives "movablekeys" from a key spec whose count is an argument.
+        let at = names
+            .iter()
+            .position(|n| *n == "allow_busy")
+            .unwrap_or(names.len());
+        names.insert(at, "movablekeys");
+    }
     out.set(names.len());
     for n in names {
         out.simple(n.as_bytes());
@@ -569,8 +577,13 @@ fn command(ctx: &mut ConnCtx, args: Args) {
                 .error(b"ERR Invalid number of arguments specified for command");
             return;
         }
+        if s.numkeys > 0 && s.numkeys_count(argc, |i| args.get(i + 2)).is_none() {
+            ctx.out
+                .error(b"ERR Invalid arguments specified for command");
+            return;
+        }
         let mut keys = Vec::new();
-        s.for_each_key_pos(argc, |i| keys.push(args.get(i + 2)));
+        s.for_each_key_pos(argc, |i| args.get(i + 2), |i| keys.push(args.get(i + 2)));
         if keys.is_empty() {
             ctx.out.error(b"ERR The command has no key arguments");
             return;

@@ -589,19 +589,24 @@ fn execute(run: &mut RunState, owned: &OwnedArgs) -> Result<Vec<u8>, String> {
     // for the whole call, on this thread; nothing else touches it meanwhile.
     let data = unsafe { &mut *run.data };
     let mut refused = None;
-    spec.for_each_key_pos(args.len(), |i| {
-        let key = args.get(i);
-        let owner = crate::shard::key_shard(key, data.nshards);
-        let lent = run.borrowed.iter().any(|(d, k)| *d == run.db && k == key);
-        if owner != data.id && !lent {
-            refused = Some("ERR Script attempted to access a non local key in a cluster node");
-        } else if !run.declared.iter().any(|k| k == key)
-            && !data.locks.is_empty()
-            && data.locks.is_locked(run.db, key)
-        {
-            refused = Some("ERR Script attempted to access a key locked by another transaction");
-        }
-    });
+    spec.for_each_key_pos(
+        args.len(),
+        |i| args.get(i),
+        |i| {
+            let key = args.get(i);
+            let owner = crate::shard::key_shard(key, data.nshards);
+            let lent = run.borrowed.iter().any(|(d, k)| *d == run.db && k == key);
+            if owner != data.id && !lent {
+                refused = Some("ERR Script attempted to access a non local key in a cluster node");
+            } else if !run.declared.iter().any(|k| k == key)
+                && !data.locks.is_empty()
+                && data.locks.is_locked(run.db, key)
+            {
+                refused =
+                    Some("ERR Script attempted to access a key locked by another transaction");
+            }
+        },
+    );
     if let Some(m) = refused {
         return Err(m.into());
     }

@@ -586,14 +586,18 @@ fn key_owner(spec: &CommandSpec, args: &Args, shards: &Shards) -> Option<Option<
     }
     let mut owner: Option<usize> = None;
     let mut spread = false;
-    spec.for_each_key_pos(args.len(), |i| {
-        let s = shards.owner(args.get(i));
-        match owner {
-            None => owner = Some(s),
-            Some(o) if o != s => spread = true,
-            _ => {}
-        }
-    });
+    spec.for_each_key_pos(
+        args.len(),
+        |i| args.get(i),
+        |i| {
+            let s = shards.owner(args.get(i));
+            match owner {
+                None => owner = Some(s),
+                Some(o) if o != s => spread = true,
+                _ => {}
+            }
+        },
+    );
     if spread {
         None
     } else {
@@ -619,11 +623,15 @@ fn keys_locked(spec: &CommandSpec, args: &Args, db: usize, data: &ShardData) -> 
         return false;
     }
     let mut locked = false;
-    spec.for_each_key_pos(args.len(), |i| {
-        if data.locks.is_locked(db, args.get(i)) {
-            locked = true;
-        }
-    });
+    spec.for_each_key_pos(
+        args.len(),
+        |i| args.get(i),
+        |i| {
+            if data.locks.is_locked(db, args.get(i)) {
+                locked = true;
+            }
+        },
+    );
     locked
 }
 
@@ -656,7 +664,7 @@ pub async fn exec_keyed_remote(
     // Wait for the locks like any other locker, run, release.
     let mut keys: Vec<&[u8]> = Vec::new();
     let view = args.view();
-    spec.for_each_key_pos(view.len(), |i| keys.push(view.get(i)));
+    spec.for_each_key_pos(view.len(), |i| view.get(i), |i| keys.push(view.get(i)));
     let groups = shards.group_keys(db, keys);
     shards.lock(&groups).await;
     let attempt = (*args).clone();

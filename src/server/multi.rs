@@ -159,13 +159,17 @@ fn plan(client: &ClientState, queued: &[Queued], shards: &Shards, dbnum: usize) 
                 if q.spec.name == "move" || q.spec.name == "copy" {
                     p.global = true;
                 }
-                q.spec.for_each_key_pos(args.len(), |i| {
-                    let k = args.get(i);
-                    p.groups
-                        .entry(shards.owner(k))
-                        .or_default()
-                        .push((db, k.to_vec()));
-                });
+                q.spec.for_each_key_pos(
+                    args.len(),
+                    |i| args.get(i),
+                    |i| {
+                        let k = args.get(i);
+                        p.groups
+                            .entry(shards.owner(k))
+                            .or_default()
+                            .push((db, k.to_vec()));
+                    },
+                );
             }
             Handler::Conn(_) => {
                 p.has_conn = true;
@@ -370,14 +374,18 @@ async fn exec_general(
                 let view = q.args.view();
                 let mut owner: Option<usize> = None;
                 let mut spread = false;
-                q.spec.for_each_key_pos(view.len(), |i| {
-                    let s = shards.owner(view.get(i));
-                    match owner {
-                        None => owner = Some(s),
-                        Some(o) if o != s => spread = true,
-                        _ => {}
-                    }
-                });
+                q.spec.for_each_key_pos(
+                    view.len(),
+                    |i| view.get(i),
+                    |i| {
+                        let s = shards.owner(view.get(i));
+                        match owner {
+                            None => owner = Some(s),
+                            Some(o) if o != s => spread = true,
+                            _ => {}
+                        }
+                    },
+                );
                 if !spread {
                     let args = q.args;
                     let reply = shards

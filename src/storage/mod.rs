@@ -5,9 +5,11 @@ pub mod hash;
 pub mod key;
 pub mod set;
 pub mod value;
+pub mod zset;
 
 pub use db::{Db, Entry};
 pub use hash::Hash;
 pub use key::CompactKey;
 pub use set::Set;
 pub use value::{Value, ValueType};
+pub use zset::ZSet;

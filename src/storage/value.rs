@@ -6,10 +6,12 @@
 //! strings grown in place (APPEND, SETRANGE) as [`Value::Raw`], a growable buffer.
 //! Hashes are [`Value::Hash`], in the "listpack" or "hashtable" encoding (see
 //! [`super::hash`]). Sets are [`Value::Set`], in the "intset" or "hashtable" encoding (see
-//! [`super::set`]).
+//! [`super::set`]). Sorted sets are [`Value::ZSet`], "listpack" or "skiplist" (see
+//! [`super::zset`]).
 
 use super::hash::Hash;
 use super::set::Set;
+use super::zset::ZSet;
 use crate::protocol::reply::parse_i64;
 
 /// Longest string Redis stores with the `embstr` encoding.
@@ -40,6 +42,8 @@ pub enum Value {
     Hash(Box<Hash>),
     /// A set ("intset" or "hashtable"), boxed for the same reason.
     Set(Box<Set>),
+    /// A sorted set ("listpack" or "skiplist"), boxed like hashes.
+    ZSet(Box<ZSet>),
 }
 
 /// The type of a value as `TYPE` names it.
@@ -51,6 +55,8 @@ pub enum ValueType {
     Hash,
     /// `set`
     Set,
+    /// `zset`
+    ZSet,
 }
 
 impl ValueType {
@@ -60,6 +66,7 @@ impl ValueType {
             ValueType::String => "string",
             ValueType::Hash => "hash",
             ValueType::Set => "set",
+            ValueType::ZSet => "zset",
         }
     }
 }
@@ -99,6 +106,7 @@ impl Value {
             }
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
+            Value::ZSet(_) => ValueType::ZSet,
         }
     }
 
@@ -111,6 +119,7 @@ impl Value {
             Value::Str(_) | Value::Raw(_) => "raw",
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -133,7 +142,7 @@ impl Value {
             Value::Small { len, data } => Some(f(&data[..*len as usize])),
             Value::Str(b) => Some(f(b)),
             Value::Raw(b) => Some(f(b)),
-            Value::Hash(_) | Value::Set(_) => None,
+            Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => None,
         }
     }
 
@@ -144,7 +153,7 @@ impl Value {
             Value::Small { len, .. } => Some(*len as usize),
             Value::Str(b) => Some(b.len()),
             Value::Raw(b) => Some(b.len()),
-            Value::Hash(_) | Value::Set(_) => None,
+            Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => None,
         }
     }
 
@@ -163,7 +172,7 @@ impl Value {
                 *self = Value::Raw(v);
             }
             Value::Raw(_) => {}
-            Value::Hash(_) | Value::Set(_) => return None,
+            Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => return None,
         }
         match self {
             Value::Raw(v) => Some(v),
@@ -179,6 +188,7 @@ impl Value {
             Value::Raw(v) => v.capacity(),
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
+            Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
         }
     }
 
@@ -214,6 +224,15 @@ impl Value {
         }
     }
 
+    /// The sorted set, or `None` when the value is not a sorted set.
+    #[inline]
+    pub fn as_zset(&self) -> Option<&ZSet> {
+        match self {
+            Value::ZSet(z) => Some(&**z),
+            _ => None,
+        }
+    }
+
     /// The set, mutably, or `None` when the value is not a set.
     #[inline]
     pub fn as_set_mut(&mut self) -> Option<&mut Set> {
@@ -223,9 +242,23 @@ impl Value {
         }
     }
 
+    /// The sorted set, mutably, or `None` when the value is not a sorted set.
+    #[inline]
+    pub fn as_zset_mut(&mut self) -> Option<&mut ZSet> {
+        match self {
+            Value::ZSet(z) => Some(&mut **z),
+            _ => None,
+        }
+    }
+
     /// Wraps a set.
     pub fn from_set(s: Set) -> Value {
         Value::Set(Box::new(s))
+    }
+
+    /// Wraps a sorted set.
+    pub fn from_zset(z: ZSet) -> Value {
+        Value::ZSet(Box::new(z))
     }
 }
 

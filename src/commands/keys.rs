@@ -708,6 +708,7 @@ fn rename_generic(ctx: &mut Ctx, args: Args, nx: bool) {
     } else {
         out.ok()
     }
+    ctx.shard.signal_key_ready(ctx.db, dst);
 }
 
 /// `RENAME key newkey`
@@ -758,7 +759,8 @@ async fn rename_cross_generic(ctx: AsyncCtx, args: OwnedArgs, nx: bool) -> Vec<u
         };
         ctx.shards
             .run_on(dst_shard, move |d| {
-                install_moved(&mut d.dbs[db], &dst, entry, now_ms())
+                install_moved(&mut d.dbs[db], &dst, entry, now_ms());
+                d.signal_key_ready(db, &dst);
             })
             .await;
         if nx {
@@ -827,6 +829,7 @@ fn copy_install(d: &mut ShardData, db: usize, key: &[u8], entry: Entry, replace:
         return false;
     }
     target.insert_entry(key, entry);
+    d.signal_key_ready(db, key);
     true
 }
 
@@ -847,6 +850,7 @@ fn copy(ctx: &mut Ctx, args: Args) {
         return ctx.out.int(0);
     }
     target.insert_entry(dst, entry);
+    ctx.shard.signal_key_ready(o.dst_db, dst);
     ctx.out.int(1);
 }
 
@@ -915,6 +919,7 @@ fn move_cmd(ctx: &mut Ctx, args: Args) {
         return ctx.out.int(0);
     };
     install_moved(&mut ctx.shard.dbs[dst_db], key, entry, now);
+    ctx.shard.signal_key_ready(dst_db, key);
     ctx.out.int(1);
 }
 
@@ -1282,7 +1287,14 @@ fn swapdb(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         }
         if id1 != id2 {
             let (x, y) = (id1 as usize, id2 as usize);
-            ctx.shards.run_on_all(move |d| d.dbs.swap(x, y)).await;
+            ctx.shards
+                .run_on_all(move |d| {
+                    d.dbs.swap(x, y);
+                    // Clients blocked on keys of either db may now find data.
+                    d.blocking.signal_db(Some(x));
+                    d.blocking.signal_db(Some(y));
+                })
+                .await;
         }
         ok_reply(&ctx)
     })

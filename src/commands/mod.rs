@@ -13,10 +13,11 @@
 //! - [`Handler::Async`]: commands that need every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
-//! One file per command family: [`strings`], [`hashes`], [`keys`], [`server`].
+//! One file per command family: [`strings`], [`hashes`], [`lists`], [`keys`], [`server`].
 
 pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod server;
 pub mod strings;
 
@@ -249,6 +250,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     let mut v: Vec<&'static CommandSpec> = Vec::new();
     v.extend(strings::COMMANDS.iter());
     v.extend(hashes::COMMANDS.iter());
+    v.extend(lists::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());
     v.extend(server::COMMANDS.iter());
     v

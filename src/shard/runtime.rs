@@ -183,6 +183,7 @@ async fn shard_main(
             while let Ok(Some(job)) = receivers.recv_from(peer).await {
                 let mut d = data.borrow_mut();
                 job(&mut d);
+                super::blocking::serve_if_ready(&mut d);
             }
         })
         .detach();

@@ -3,9 +3,11 @@
 pub mod db;
 pub mod hash;
 pub mod key;
+pub mod list;
 pub mod value;
 
 pub use db::{Db, Entry};
 pub use hash::Hash;
 pub use key::CompactKey;
+pub use list::List;
 pub use value::{Value, ValueType};

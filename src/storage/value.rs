@@ -5,9 +5,10 @@
 //! (SET, GETSET...) as [`Value::Str`] (reported `embstr` up to 44 bytes, `raw` above), and
 //! strings grown in place (APPEND, SETRANGE) as [`Value::Raw`], a growable buffer.
 //! Hashes are [`Value::Hash`], in the "listpack" or "hashtable" encoding (see
-//! [`super::hash`]).
+//! [`super::hash`]). Lists are [`Value::List`] (see [`super::list`]).
 
 use super::hash::Hash;
+use super::list::List;
 use crate::protocol::reply::parse_i64;
 
 /// Longest string Redis stores with the `embstr` encoding.
@@ -36,6 +37,8 @@ pub enum Value {
     /// A hash ("listpack" or "hashtable"). Boxed so that strings, by far the most
     /// common values, keep `Value` at 32 bytes.
     Hash(Box<Hash>),
+    /// A list ("quicklist", see [`super::list`]). Boxed like hashes.
+    List(Box<List>),
 }
 
 /// The type of a value as `TYPE` names it.
@@ -45,6 +48,8 @@ pub enum ValueType {
     String,
     /// `hash`
     Hash,
+    /// `list`
+    List,
 }
 
 impl ValueType {
@@ -53,6 +58,7 @@ impl ValueType {
         match self {
             ValueType::String => "string",
             ValueType::Hash => "hash",
+            ValueType::List => "list",
         }
     }
 }
@@ -91,6 +97,7 @@ impl Value {
                 ValueType::String
             }
             Value::Hash(_) => ValueType::Hash,
+            Value::List(_) => ValueType::List,
         }
     }
 
@@ -102,6 +109,7 @@ impl Value {
             Value::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
             Value::Str(_) | Value::Raw(_) => "raw",
             Value::Hash(h) => h.encoding(),
+            Value::List(l) => l.encoding(),
         }
     }
 
@@ -124,7 +132,7 @@ impl Value {
             Value::Small { len, data } => Some(f(&data[..*len as usize])),
             Value::Str(b) => Some(f(b)),
             Value::Raw(b) => Some(f(b)),
-            Value::Hash(_) => None,
+            Value::Hash(_) | Value::List(_) => None,
         }
     }
 
@@ -135,7 +143,7 @@ impl Value {
             Value::Small { len, .. } => Some(*len as usize),
             Value::Str(b) => Some(b.len()),
             Value::Raw(b) => Some(b.len()),
-            Value::Hash(_) => None,
+            Value::Hash(_) | Value::List(_) => None,
         }
     }
 
@@ -154,7 +162,7 @@ impl Value {
                 *self = Value::Raw(v);
             }
             Value::Raw(_) => {}
-            Value::Hash(_) => return None,
+            Value::Hash(_) | Value::List(_) => return None,
         }
         match self {
             Value::Raw(v) => Some(v),
@@ -169,6 +177,7 @@ impl Value {
             Value::Str(b) => b.len(),
             Value::Raw(v) => v.capacity(),
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
         }
     }
 
@@ -193,6 +202,29 @@ impl Value {
     /// Wraps a hash.
     pub fn from_hash(h: Hash) -> Value {
         Value::Hash(Box::new(h))
+    }
+
+    /// The list, or `None` when the value is not a list.
+    #[inline]
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(l) => Some(&**l),
+            _ => None,
+        }
+    }
+
+    /// The list, mutably, or `None` when the value is not a list.
+    #[inline]
+    pub fn as_list_mut(&mut self) -> Option<&mut List> {
+        match self {
+            Value::List(l) => Some(&mut **l),
+            _ => None,
+        }
+    }
+
+    /// Wraps a list.
+    pub fn from_list(l: List) -> Value {
+        Value::List(Box::new(l))
     }
 }
 

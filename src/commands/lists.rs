@@ -297,13 +297,13 @@ pub fn parse_timeout(arg: &[u8]) -> Result<u64, &'static [u8]> {
             let secs = mant as f64 * 2f64.powi(exp.clamp(-2000, 2000) as i32);
             let ms = (secs * 1000.0).ceil();
             if neg {
-                // ceil(-x) is 0 for 0 < x*1000 < 1.
-                if ms >= 1.0 {
+                // ceil(-x) is -0 for 0 < x < 1: no error, wait forever.
+                if (secs * 1000.0).floor() >= 1.0 {
                     return Err(NEGATIVE);
                 }
                 return Ok(0);
             }
-            if ms >= 9.2e18 {
+            if ms >= 9_223_372_036_854_775_808.0 {
                 // Past LLONG_MAX the C conversion yields LLONG_MIN.
                 return Err(NEGATIVE);
             }
@@ -1155,7 +1155,9 @@ async fn run_blocking(
     match outcome {
         Outcome::Got(key, Taken::ToPush(v)) => finish_cross_move(&ctx, db, key, v, &op).await,
         Outcome::Got(key, out) => popped_reply(resp3, &key, out, &op),
-        Outcome::Timeout if is_move => reply_with(resp3, |o| o.null()),
+        // Not allowed to block (EXEC): BLMOVE answers a nil bulk, the others (and every
+        // real timeout) a nil array, as Redis 7.0 does.
+        Outcome::Timeout if is_move && ctx.client.in_exec => reply_with(resp3, |o| o.null()),
         Outcome::Timeout => reply_with(resp3, |o| o.null_array()),
         // The connection is gone: nobody reads a reply.
         Outcome::Gone => Vec::new(),
@@ -1314,6 +1316,9 @@ mod tests {
         assert_eq!(parse_timeout(b"1.5"), Ok(1500));
         assert_eq!(parse_timeout(b"-0"), Ok(0));
         assert_eq!(parse_timeout(b"-0.0001"), Ok(0));
+        assert_eq!(parse_timeout(b"9.2e15"), Ok(9_200_000_000_000_000_000));
+        assert!(parse_timeout(b"9.3e15").is_err());
+        assert!(parse_timeout(b"inf").is_err());
         assert!(parse_timeout(b"-1").is_err());
         assert!(parse_timeout(b"abc").is_err());
         assert!(parse_timeout(b" 1").is_err());

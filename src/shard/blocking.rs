@@ -359,7 +359,9 @@ pub async fn block_on<O: BlockOp>(
         }
     };
     let timer = async {
-        if timeout_ms == 0 {
+        // 0 waits forever; so does a timeout past a century (a timer that far would
+        // overflow the clock).
+        if timeout_ms == 0 || timeout_ms > 100 * 365 * 86_400_000 {
             std::future::pending::<()>().await;
         }
         glommio::timer::sleep(Duration::from_millis(timeout_ms)).await;

@@ -17,8 +17,8 @@
 
 use crate::commands::keys::{lookup_read, split};
 use crate::commands::{
-    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_INT,
-    SYNTAX_ERR, WRONGTYPE,
+    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_INT, SYNTAX_ERR,
+    WRONGTYPE,
 };
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::protocol::reply::ReplyWriter;
@@ -475,9 +475,7 @@ fn rpushx(ctx: &mut Ctx, args: Args) {
 /// Redis's `popGenericCommand`.
 fn pop_generic(ctx: &mut Ctx, args: Args, end: End) {
     if args.len() > 3 {
-        return ctx
-            .out
-            .error(&crate::commands::arity_error(args.get(0)));
+        return ctx.out.error(&crate::commands::arity_error(args.get(0)));
     }
     let has_count = args.len() == 3;
     let mut count = 0usize;
@@ -645,7 +643,11 @@ fn lpos(ctx: &mut Ctx, args: Args) {
     // LONG_MIN has no positive counterpart: Redis's negation leaves it negative, so every
     // match qualifies, searching from the tail.
     let from_tail = rank < 0;
-    let rank = if rank == i64::MIN { 1 } else { rank.unsigned_abs() };
+    let rank = if rank == i64::MIN {
+        1
+    } else {
+        rank.unsigned_abs()
+    };
     let elem = args.get(2).to_vec();
     let (found, out) = read_list(ctx, args.get(1));
     let l = match found {
@@ -660,7 +662,11 @@ fn lpos(ctx: &mut Ctx, args: Args) {
         Found::List(l) => l,
     };
     let len = l.len();
-    let limit = if maxlen == 0 { len } else { (maxlen as usize).min(len) };
+    let limit = if maxlen == 0 {
+        len
+    } else {
+        (maxlen as usize).min(len)
+    };
     let mut matches: u64 = 0;
     let mut hits: Vec<i64> = Vec::new();
     let mut single: Option<i64> = None;
@@ -863,7 +869,15 @@ fn lmove(ctx: &mut Ctx, args: Args) {
     let (Some(from), Some(to)) = (parse_end(args.get(3)), parse_end(args.get(4))) else {
         return ctx.out.error(SYNTAX_ERR);
     };
-    let r = lmove_local(ctx.shard, ctx.db, args.get(1), args.get(2), from, to, ctx.now_ms);
+    let r = lmove_local(
+        ctx.shard,
+        ctx.db,
+        args.get(1),
+        args.get(2),
+        from,
+        to,
+        ctx.now_ms,
+    );
     lmove_reply(&mut ctx.out, r);
 }
 
@@ -910,13 +924,21 @@ async fn lmove_two_shards(
 ) -> Result<Option<Vec<u8>>, ()> {
     let (ss, ds) = (ctx.shards.owner(&src), ctx.shards.owner(&dst));
     let k = src.clone();
-    match ctx.shards.run_on(ss, move |d| probe(d, db, &k, now_ms())).await {
+    match ctx
+        .shards
+        .run_on(ss, move |d| probe(d, db, &k, now_ms()))
+        .await
+    {
         Probe::Missing | Probe::List(0) => return Ok(None),
         Probe::WrongType => return Err(()),
         Probe::List(_) => {}
     }
     let k = dst.clone();
-    if let Probe::WrongType = ctx.shards.run_on(ds, move |d| probe(d, db, &k, now_ms())).await {
+    if let Probe::WrongType = ctx
+        .shards
+        .run_on(ds, move |d| probe(d, db, &k, now_ms()))
+        .await
+    {
         return Err(());
     }
     let k = src.clone();
@@ -955,8 +977,14 @@ fn lmove_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
 fn rpoplpush_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
     Box::pin(async move {
         let a = args.view();
-        lmove_cross_generic(&ctx, a.get(1).to_vec(), a.get(2).to_vec(), End::Right, End::Left)
-            .await
+        lmove_cross_generic(
+            &ctx,
+            a.get(1).to_vec(),
+            a.get(2).to_vec(),
+            End::Right,
+            End::Left,
+        )
+        .await
     })
 }
 
@@ -979,7 +1007,9 @@ fn parse_mpop(a: &Args, numkeys_idx: usize) -> Result<MpopArgs, &'static [u8]> {
         i64::MAX,
         b"ERR numkeys should be greater than 0",
     )?;
-    let where_idx = (numkeys_idx as u64).saturating_add(numkeys as u64).saturating_add(1);
+    let where_idx = (numkeys_idx as u64)
+        .saturating_add(numkeys as u64)
+        .saturating_add(1);
     if where_idx >= a.len() as u64 {
         return Err(SYNTAX_ERR);
     }
@@ -1111,7 +1141,15 @@ impl BlockOp for ListPop {
         let now = now_ms();
         match out {
             Taken::Popped(end, elems) => {
-                let _ = push_elems(d, db, key, end, elems.iter().rev().map(|e| &e[..]), false, now);
+                let _ = push_elems(
+                    d,
+                    db,
+                    key,
+                    end,
+                    elems.iter().rev().map(|e| &e[..]),
+                    false,
+                    now,
+                );
             }
             Taken::ToPush(v) => {
                 let _ = push_elems(d, db, key, self.end, [&v[..]], false, now);
@@ -1141,12 +1179,7 @@ fn popped_reply(resp3: bool, key: &[u8], out: Taken, op: &ListPop) -> Vec<u8> {
 }
 
 /// Runs a blocking pop and encodes its reply; `nil_array` picks the timeout reply form.
-async fn run_blocking(
-    ctx: AsyncCtx,
-    keys: Vec<Vec<u8>>,
-    timeout_ms: u64,
-    op: ListPop,
-) -> Vec<u8> {
+async fn run_blocking(ctx: AsyncCtx, keys: Vec<Vec<u8>>, timeout_ms: u64, op: ListPop) -> Vec<u8> {
     let resp3 = ctx.client.resp3;
     let db = ctx.client.db;
     let is_move = op.move_to.is_some();

@@ -342,8 +342,7 @@ pub async fn block_on<O: BlockOp>(
         d.blocking.gone.insert(client.id, gone_tx);
         d.stats.blocked_clients += 1;
         // A disconnection seen before the signal was registered.
-        if d
-            .clients
+        if d.clients
             .get(&client.id)
             .is_some_and(|c| c.borrow().close_requested)
         {
@@ -402,11 +401,26 @@ pub async fn block_on<O: BlockOp>(
             }
         }
     };
-    {
+    let closed = {
         let mut d = shards.data.borrow_mut();
         d.blocking.gone.remove(&client.id);
         d.stats.blocked_clients = d.stats.blocked_clients.saturating_sub(1);
-    }
+        d.clients
+            .get(&client.id)
+            .is_none_or(|c| c.borrow().close_requested)
+    };
+    // Served while the connection was closing: nobody would read the reply, so the
+    // value goes back where it came from.
+    let outcome = match outcome {
+        Outcome::Got(k, v) if closed => {
+            let (op2, k2) = (op.clone(), k.clone());
+            shards
+                .run_on(shards.owner(&k), move |d| op2.restore(d, db, &k2, v))
+                .await;
+            Outcome::Gone
+        }
+        o => o,
+    };
     for shard in involved {
         shards.run_on(shard, move |d| d.blocking.cancel(id)).await;
     }

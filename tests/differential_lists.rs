@@ -596,7 +596,7 @@ fn run_random(io_threads: &str) {
         for i in 0..n {
             let cmd = g.command();
             let args: Vec<Vec<u8>> = cmd.iter().map(|s| s.as_bytes().to_vec()).collect();
-            let (r, _) = d.exec(&args);
+            let (r, _): (Reply, Reply) = d.exec(&args);
             errors += r.is_error() as usize;
             if i % 400 == 399 {
                 for k in LIST_KEYS {

@@ -223,12 +223,9 @@ fn fairness(io: &str) {
         w.send(&[b"BLPOP", b"fair", b"0"]);
         wait_blocked(&mut admin, i as i64 + 1);
     }
-    for round in 0..3 {
+    for (round, w) in waiters.iter_mut().enumerate() {
         admin.cmd_str(&format!("RPUSH fair r{round}"));
-        assert_eq!(
-            waiters[round].read_reply(),
-            pair("fair", &format!("r{round}"))
-        );
+        assert_eq!(w.read_reply(), pair("fair", &format!("r{round}")));
         wait_blocked(&mut admin, 2 - round as i64);
     }
 }
@@ -446,14 +443,7 @@ fn wake_ups() {
     admin.cmd(&[b"COPY", a.as_bytes(), b.as_bytes()]);
     assert_eq!(w.read_reply(), pair(&b, "y"));
     assert_eq!(admin.cmd(&[b"LLEN", a.as_bytes()]), Reply::Int(1));
-    assert_eq!(
-        admin
-            .cmd_str("INFO clients")
-            .as_bytes()
-            .windows(17)
-            .any(|x| x == b"blocked_clients:0"),
-        true
-    );
+    wait_blocked(&mut admin, 0);
     // SET on the waited key does not wake; the client times out.
     w.send(&[b"BLPOP", b"sk", b"0.3"]);
     wait_blocked(&mut admin, 1);

@@ -25,12 +25,19 @@ const FILL_BYTES: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
 /// Redis's `SIZE_SAFETY_LIMIT`: a node of a count-capped list stays under 8 KiB.
 const SAFETY_BYTES: usize = 8192;
 
-/// One packed node: several elements in one buffer.
-#[derive(Clone, Default, PartialEq, Eq)]
+/// One packed node: several elements in one buffer. The elements are `buf[head..]`:
+/// pops at the head only advance `head`, and pushes at the head fill the space before
+/// it (growing it by half the node when it runs out), so both ends are amortized O(1).
+#[derive(Clone, Default)]
 pub struct Node {
     buf: Vec<u8>,
+    head: u32,
     count: u32,
 }
+
+/// Dead bytes before a node's elements are given back past this much (and past the
+/// live bytes).
+const HEAD_SLACK: usize = 1024;
 
 /// Bytes of the LEB128 encoding of `n`.
 #[inline]
@@ -47,6 +54,31 @@ fn varint_len(mut n: usize) -> usize {
 #[inline]
 fn entry_size(len: usize) -> usize {
     2 * varint_len(len) + len
+}
+
+/// Writes the encoded element into `out`, which is exactly `entry_size(elem.len())` long.
+#[inline]
+fn encode_at(out: &mut [u8], elem: &[u8]) {
+    let mut tmp = [0u8; 10];
+    let mut n = elem.len();
+    let mut l = 0;
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            tmp[l] = b;
+            l += 1;
+            break;
+        }
+        tmp[l] = b | 0x80;
+        l += 1;
+    }
+    out[..l].copy_from_slice(&tmp[..l]);
+    out[l..l + elem.len()].copy_from_slice(elem);
+    let back = &mut out[l + elem.len()..];
+    for i in 0..l {
+        back[i] = tmp[l - 1 - i];
+    }
 }
 
 /// Appends the encoded element to `out`.
@@ -126,14 +158,44 @@ impl Node {
     /// Bytes used.
     #[inline]
     pub fn bytes(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.head as usize
     }
 
     fn iter(&self) -> NodeIter<'_> {
         NodeIter {
             buf: &self.buf,
-            front: 0,
+            front: self.head as usize,
             back: self.buf.len(),
+        }
+    }
+
+    /// Adds an element at the head.
+    fn push_front(&mut self, elem: &[u8]) {
+        let e = entry_size(elem.len());
+        if (self.head as usize) < e {
+            // Make room: the element plus half the live bytes (at most HEAD_SLACK) so
+            // that a run of head pushes moves the node's bytes O(1) times each.
+            let live = self.bytes();
+            let gap = e + (live / 2).min(HEAD_SLACK);
+            let mut nb = Vec::with_capacity(gap + live);
+            nb.resize(gap, 0);
+            nb.extend_from_slice(&self.buf[self.head as usize..]);
+            self.buf = nb;
+            self.head = gap as u32;
+        }
+        let start = self.head as usize - e;
+        encode_at(&mut self.buf[start..start + e], elem);
+        self.head = start as u32;
+        self.count += 1;
+    }
+
+    /// Moves the head past `to` (an absolute position), giving dead space back when
+    /// it outgrows the live bytes.
+    fn advance_head(&mut self, to: usize) {
+        self.head = to as u32;
+        if to > HEAD_SLACK && to > self.bytes() {
+            self.buf.drain(..to);
+            self.head = 0;
         }
     }
 
@@ -181,11 +243,20 @@ impl DoubleEndedIterator for NodeIter<'_> {
 }
 
 /// A list value.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct List {
     nodes: VecDeque<Node>,
     len: usize,
 }
+
+impl PartialEq for List {
+    /// Same elements in the same order (node layout aside).
+    fn eq(&self, other: &List) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for List {}
 
 impl std::fmt::Debug for List {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -245,7 +316,7 @@ impl List {
         if node.count == 0 {
             return true;
         }
-        let new = node.buf.len() + entry_size(len);
+        let new = node.bytes() + entry_size(len);
         if fill < 0 {
             let idx = ((-fill) as usize).min(FILL_BYTES.len()) - 1;
             new <= FILL_BYTES[idx]
@@ -277,11 +348,7 @@ impl List {
                 if !fits {
                     self.nodes.push_front(Node::default());
                 }
-                let node = self.nodes.front_mut().expect("node");
-                let mut enc = Vec::with_capacity(entry_size(elem.len()));
-                encode_into(&mut enc, elem);
-                node.buf.splice(0..0, enc);
-                node.count += 1;
+                self.nodes.front_mut().expect("node").push_front(elem);
             }
         }
         self.len += 1;
@@ -303,10 +370,12 @@ impl List {
             }
             End::Left => {
                 let node = self.nodes.front_mut()?;
-                let (s, n, next) = read_fwd(&node.buf, 0);
+                let (s, n, next) = read_fwd(&node.buf, node.head as usize);
                 let v = node.buf[s..s + n].to_vec();
-                node.buf.drain(..next);
                 node.count -= 1;
+                if node.count > 0 {
+                    node.advance_head(next);
+                }
                 if node.count == 0 {
                     self.nodes.pop_front();
                 }
@@ -485,7 +554,7 @@ impl List {
                     it.next();
                 }
                 let cut = it.front;
-                node.buf.drain(..cut);
+                node.advance_head(cut);
                 node.count -= count as u32;
                 self.len -= count;
                 return;

@@ -325,6 +325,15 @@ impl List {
         }
     }
 
+    /// Room for one more node: exactly one for the first few (most lists have one
+    /// node; `VecDeque` would reserve four), doubling after.
+    #[inline]
+    fn reserve_node(&mut self) {
+        if self.nodes.len() == self.nodes.capacity() && self.nodes.len() < 4 {
+            self.nodes.reserve_exact(1);
+        }
+    }
+
     /// Pushes `elem` at `end` with node fill `fill` (`list-max-listpack-size`).
     pub fn push(&mut self, end: End, elem: &[u8], fill: i64) {
         match end {
@@ -334,6 +343,7 @@ impl List {
                     .back()
                     .is_some_and(|n| Self::allows(n, elem.len(), fill));
                 if !fits {
+                    self.reserve_node();
                     self.nodes.push_back(Node::default());
                 }
                 let node = self.nodes.back_mut().expect("node");
@@ -346,6 +356,7 @@ impl List {
                     .front()
                     .is_some_and(|n| Self::allows(n, elem.len(), fill));
                 if !fits {
+                    self.reserve_node();
                     self.nodes.push_front(Node::default());
                 }
                 self.nodes.front_mut().expect("node").push_front(elem);

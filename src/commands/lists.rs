@@ -172,7 +172,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "lmpop",
         -4,
-        flags::WRITE,
+        flags::WRITE | flags::MOVABLEKEYS,
         (0, 0, 0),
         "@write @list @slow",
         Handler::Async(lmpop),
@@ -180,7 +180,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "blpop",
         -3,
-        flags::WRITE | flags::NOSCRIPT,
+        flags::WRITE | flags::NOSCRIPT | flags::BLOCKING,
         (1, -2, 1),
         "@write @list @slow @blocking",
         Handler::Async(blpop),
@@ -188,7 +188,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "brpop",
         -3,
-        flags::WRITE | flags::NOSCRIPT,
+        flags::WRITE | flags::NOSCRIPT | flags::BLOCKING,
         (1, -2, 1),
         "@write @list @slow @blocking",
         Handler::Async(brpop),
@@ -196,7 +196,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "blmove",
         6,
-        flags::WRITE | flags::DENYOOM | flags::NOSCRIPT,
+        flags::WRITE | flags::DENYOOM | flags::NOSCRIPT | flags::BLOCKING,
         (1, 2, 1),
         "@write @list @slow @blocking",
         Handler::Async(blmove),
@@ -204,7 +204,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "brpoplpush",
         4,
-        flags::WRITE | flags::DENYOOM | flags::NOSCRIPT,
+        flags::WRITE | flags::DENYOOM | flags::NOSCRIPT | flags::BLOCKING,
         (1, 2, 1),
         "@write @list @slow @blocking",
         Handler::Async(brpoplpush),
@@ -212,7 +212,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     CommandSpec::new(
         "blmpop",
         -5,
-        flags::WRITE,
+        flags::WRITE | flags::BLOCKING | flags::MOVABLEKEYS,
         (0, 0, 0),
         "@write @list @slow @blocking",
         Handler::Async(blmpop),

@@ -73,6 +73,10 @@ pub mod flags {
     pub const SKIP_MONITOR: u32 = 1 << 13;
     /// Allowed while the server is busy with a script.
     pub const ALLOW_BUSY: u32 = 1 << 14;
+    /// May block the client (BLPOP...).
+    pub const BLOCKING: u32 = 1 << 15;
+    /// Keys found through an argument (LMPOP's numkeys); shown last by COMMAND INFO.
+    pub const MOVABLEKEYS: u32 = 1 << 16;
     /// Names in Redis's order, for COMMAND INFO.
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -81,6 +85,7 @@ pub mod flags {
         (ADMIN, "admin"),
         (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),
@@ -88,6 +93,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 

@@ -70,6 +70,20 @@ EXEC
 MULTI
 WATCH x
 EXEC
+MULTI
+BLPOP nolist 0
+RPUSH blist a b
+BLPOP blist 0
+BRPOPLPUSH blist dst 0
+LRANGE dst 0 -1
+BLMOVE nolist dst LEFT RIGHT 0
+EXEC
+MULTI
+LPUSH s2 x
+SET s2 str
+LPUSH s2 y
+GET s2
+EXEC
 "#;
 
 const SCRIPT_WATCH: &str = r#"

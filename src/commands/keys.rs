@@ -720,6 +720,7 @@ fn rename_generic(ctx: &mut Ctx, args: Args, nx: bool) {
     }
     ctx.modified(src, b'g', "rename_from");
     ctx.modified(dst, b'g', "rename_to");
+    ctx.shard.signal_key_ready(ctx.db, dst);
 }
 
 /// `RENAME key newkey`
@@ -778,6 +779,7 @@ async fn rename_cross_generic(ctx: AsyncCtx, args: OwnedArgs, nx: bool) -> Vec<u
             .run_on(dst_shard, move |d| {
                 install_moved(&mut d.dbs[db], &dst, entry, now_ms());
                 d.modified(db, &dst, b'g', "rename_to");
+                d.signal_key_ready(db, &dst);
             })
             .await;
         if nx {
@@ -847,6 +849,7 @@ fn copy_install(d: &mut ShardData, db: usize, key: &[u8], entry: Entry, replace:
     }
     target.insert_entry(key, entry);
     d.modified(db, key, b'g', "copy_to");
+    d.signal_key_ready(db, key);
     true
 }
 
@@ -867,6 +870,7 @@ fn copy(ctx: &mut Ctx, args: Args) {
         return ctx.out.int(0);
     }
     target.insert_entry(dst, entry);
+    ctx.shard.signal_key_ready(o.dst_db, dst);
     ctx.out.int(1);
     ctx.shard.modified(o.dst_db, dst, b'g', "copy_to");
 }
@@ -936,6 +940,7 @@ fn move_cmd(ctx: &mut Ctx, args: Args) {
         return ctx.out.int(0);
     };
     install_moved(&mut ctx.shard.dbs[dst_db], key, entry, now);
+    ctx.shard.signal_key_ready(dst_db, key);
     ctx.out.int(1);
     ctx.modified(key, b'g', "move_from");
     ctx.shard.modified(dst_db, key, b'g', "move_to");
@@ -1316,7 +1321,10 @@ fn swapdb(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             ctx.shards
                 .run_on_all(move |d| {
                     d.touch_swapped(x, y);
-                    d.dbs.swap(x, y)
+                    d.dbs.swap(x, y);
+                    // Clients blocked on keys of either db may now find data.
+                    d.blocking.signal_db(Some(x));
+                    d.blocking.signal_db(Some(y));
                 })
                 .await;
         }

@@ -13,11 +13,12 @@
 //! - [`Handler::Async`]: commands that need every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
-//! One file per command family: [`strings`], [`hashes`], [`sets`], [`zsets`], [`keys`],
-//! [`server`], [`transactions`], [`pubsub`], [`scripting`].
+//! One file per command family: [`strings`], [`hashes`], [`lists`], [`sets`], [`zsets`],
+//! [`keys`], [`server`], [`transactions`], [`pubsub`], [`scripting`].
 
 pub mod hashes;
 pub mod keys;
+pub mod lists;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -79,6 +80,10 @@ pub mod flags {
     pub const SKIP_MONITOR: u32 = 1 << 13;
     /// Allowed while the server is busy with a script.
     pub const ALLOW_BUSY: u32 = 1 << 14;
+    /// May block the client (BLPOP...).
+    pub const BLOCKING: u32 = 1 << 15;
+    /// Keys found through an argument (LMPOP's numkeys); shown last by COMMAND INFO.
+    pub const MOVABLEKEYS: u32 = 1 << 16;
     /// Names in Redis's order, for COMMAND INFO.
     pub const NAMES: &[(u32, &str)] = &[
         (WRITE, "write"),
@@ -87,6 +92,7 @@ pub mod flags {
         (ADMIN, "admin"),
         (PUBSUB, "pubsub"),
         (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
         (LOADING, "loading"),
         (STALE, "stale"),
         (SKIP_MONITOR, "skip_monitor"),
@@ -94,6 +100,7 @@ pub mod flags {
         (NO_AUTH, "no_auth"),
         (NO_MULTI, "no_multi"),
         (ALLOW_BUSY, "allow_busy"),
+        (MOVABLEKEYS, "movablekeys"),
     ];
 }
 
@@ -331,6 +338,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     let mut v: Vec<&'static CommandSpec> = Vec::new();
     v.extend(strings::COMMANDS.iter());
     v.extend(hashes::COMMANDS.iter());
+    v.extend(lists::COMMANDS.iter());
     v.extend(sets::COMMANDS.iter());
     v.extend(zsets::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());

@@ -1109,9 +1109,10 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         if want("clients") {
             let _ = write!(
                 s,
-                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\ntracking_clients:0\r\nclients_in_timeout_table:0\r\n\r\n",
                 sum(&|st| st.connected_clients),
-                config.maxclients
+                config.maxclients,
+                sum(&|st| st.blocked_clients)
             );
         }
         if want("memory") {

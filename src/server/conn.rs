@@ -186,6 +186,8 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
             }
         }
     }
+    // Clients blocked on keys this batch made ready are served now, after it.
+    crate::shard::blocking::serve_if_ready(data);
     if pos > 0 {
         if pos >= conn.rbuf.len() {
             conn.rbuf.clear();

@@ -614,6 +614,18 @@ impl NetLoop {
             let Some(conn) = self.conns.get(slot, gen) else {
                 continue;
             };
+            if conn.waiting && (conn.closing || conn.eof) {
+                // A blocked command (BLPOP...) of a client that went away gives up.
+                let id = {
+                    let mut c = conn.client.borrow_mut();
+                    c.close_requested = true;
+                    c.id
+                };
+                self.shards.data.borrow_mut().blocking.client_gone(id);
+            } else if conn.waiting && conn.client.borrow().close_requested {
+                let id = conn.client.borrow().id;
+                self.shards.data.borrow_mut().blocking.client_gone(id);
+            }
             if conn.closing {
                 // Drop unsent replies; close when nothing is in flight.
                 if conn.recv_armed {

@@ -9,6 +9,7 @@
 //! Keys map to shards by a fixed hash of the key, or of its hash tag (`{user42}:a` hashes
 //! `user42`), so related keys can live on one shard. See [`key_shard`].
 
+pub mod blocking;
 pub mod locks;
 pub mod runtime;
 pub mod watch;
@@ -109,6 +110,8 @@ pub struct ShardStats {
     pub connected_clients: u64,
     /// Failed AUTH / HELLO AUTH attempts.
     pub auth_failures: u64,
+    /// Clients of this shard blocked in BLPOP and the like (a gauge).
+    pub blocked_clients: u64,
 }
 
 /// Everything one shard owns.
@@ -145,6 +148,8 @@ pub struct ShardData {
     pub events: Vec<watch::KeyEvent>,
     /// Pub/sub subscriptions of this shard's clients.
     pub pubsub: crate::server::pubsub::Registry,
+    /// Clients blocked on this shard's keys (BLPOP...).
+    pub blocking: blocking::Blocking,
 }
 
 impl ShardData {
@@ -172,6 +177,7 @@ impl ShardData {
             notify_mask: 0,
             events: Vec::new(),
             pubsub: Default::default(),
+            blocking: blocking::Blocking::default(),
         }
         .with_config_applied()
     }
@@ -324,10 +330,12 @@ impl ShardData {
     /// CONFIG RESETSTAT: zeroes the statistics (not the gauges).
     pub fn reset_stats(&mut self) {
         let connected = self.stats.connected_clients;
+        let blocked = self.stats.blocked_clients;
         let ncmds = self.stats.cmds.len();
         self.stats = ShardStats {
             cmds: vec![CmdStat::default(); ncmds],
             connected_clients: connected,
+            blocked_clients: blocked,
             ..Default::default()
         };
         for db in &mut self.dbs {
@@ -439,7 +447,9 @@ impl Shards {
     {
         if shard == self.id {
             let mut data = self.data.borrow_mut();
-            return f(&mut data);
+            let r = f(&mut data);
+            blocking::serve_if_ready(&mut data);
+            return r;
         }
         let (tx, rx) = futures_channel::oneshot::channel();
         let job: Job = Box::new(move |d: &mut ShardData| {

@@ -185,6 +185,7 @@ async fn shard_main(
             while let Ok(Some(job)) = receivers.recv_from(peer).await {
                 let mut d = data.borrow_mut();
                 job(&mut d);
+                super::blocking::serve_if_ready(&mut d);
                 let notify = d.notify_mask != 0;
                 drop(d);
                 if notify {

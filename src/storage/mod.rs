@@ -3,6 +3,7 @@
 pub mod db;
 pub mod hash;
 pub mod key;
+pub mod list;
 pub mod set;
 pub mod value;
 pub mod zset;
@@ -10,6 +11,7 @@ pub mod zset;
 pub use db::{Db, Entry};
 pub use hash::Hash;
 pub use key::CompactKey;
+pub use list::List;
 pub use set::Set;
 pub use value::{Value, ValueType};
 pub use zset::ZSet;

@@ -5,11 +5,12 @@
 //! (SET, GETSET...) as [`Value::Str`] (reported `embstr` up to 44 bytes, `raw` above), and
 //! strings grown in place (APPEND, SETRANGE) as [`Value::Raw`], a growable buffer.
 //! Hashes are [`Value::Hash`], in the "listpack" or "hashtable" encoding (see
-//! [`super::hash`]). Sets are [`Value::Set`], in the "intset" or "hashtable" encoding (see
-//! [`super::set`]). Sorted sets are [`Value::ZSet`], "listpack" or "skiplist" (see
-//! [`super::zset`]).
+//! [`super::hash`]). Lists are [`Value::List`] (see [`super::list`]). Sets are
+//! [`Value::Set`], in the "intset" or "hashtable" encoding (see [`super::set`]). Sorted
+//! sets are [`Value::ZSet`], "listpack" or "skiplist" (see [`super::zset`]).
 
 use super::hash::Hash;
+use super::list::List;
 use super::set::Set;
 use super::zset::ZSet;
 use crate::protocol::reply::parse_i64;
@@ -44,6 +45,8 @@ pub enum Value {
     Set(Box<Set>),
     /// A sorted set ("listpack" or "skiplist"), boxed like hashes.
     ZSet(Box<ZSet>),
+    /// A list ("quicklist", see [`super::list`]). Boxed like hashes.
+    List(Box<List>),
 }
 
 /// The type of a value as `TYPE` names it.
@@ -57,6 +60,8 @@ pub enum ValueType {
     Set,
     /// `zset`
     ZSet,
+    /// `list`
+    List,
 }
 
 impl ValueType {
@@ -67,6 +72,7 @@ impl ValueType {
             ValueType::Hash => "hash",
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
+            ValueType::List => "list",
         }
     }
 }
@@ -107,6 +113,7 @@ impl Value {
             Value::Hash(_) => ValueType::Hash,
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
+            Value::List(_) => ValueType::List,
         }
     }
 
@@ -120,6 +127,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::List(l) => l.encoding(),
         }
     }
 
@@ -142,7 +150,7 @@ impl Value {
             Value::Small { len, data } => Some(f(&data[..*len as usize])),
             Value::Str(b) => Some(f(b)),
             Value::Raw(b) => Some(f(b)),
-            Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => None,
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
         }
     }
 
@@ -153,7 +161,7 @@ impl Value {
             Value::Small { len, .. } => Some(*len as usize),
             Value::Str(b) => Some(b.len()),
             Value::Raw(b) => Some(b.len()),
-            Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => None,
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
         }
     }
 
@@ -172,7 +180,7 @@ impl Value {
                 *self = Value::Raw(v);
             }
             Value::Raw(_) => {}
-            Value::Hash(_) | Value::Set(_) | Value::ZSet(_) => return None,
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => return None,
         }
         match self {
             Value::Raw(v) => Some(v),
@@ -189,6 +197,7 @@ impl Value {
             Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
+            Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
         }
     }
 
@@ -224,11 +233,29 @@ impl Value {
         }
     }
 
+    /// The list, or `None` when the value is not a list.
+    #[inline]
+    pub fn as_list(&self) -> Option<&List> {
+        match self {
+            Value::List(l) => Some(&**l),
+            _ => None,
+        }
+    }
+
     /// The sorted set, or `None` when the value is not a sorted set.
     #[inline]
     pub fn as_zset(&self) -> Option<&ZSet> {
         match self {
             Value::ZSet(z) => Some(&**z),
+            _ => None,
+        }
+    }
+
+    /// The list, mutably, or `None` when the value is not a list.
+    #[inline]
+    pub fn as_list_mut(&mut self) -> Option<&mut List> {
+        match self {
+            Value::List(l) => Some(&mut **l),
             _ => None,
         }
     }
@@ -259,6 +286,11 @@ impl Value {
     /// Wraps a sorted set.
     pub fn from_zset(z: ZSet) -> Value {
         Value::ZSet(Box::new(z))
+    }
+
+    /// Wraps a list.
+    pub fn from_list(l: List) -> Value {
+        Value::List(Box::new(l))
     }
 }
 

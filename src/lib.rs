@@ -20,6 +20,8 @@
 //! - [`commands`]: the registry (name, arity, flags, key positions, handler) and one file
 //!   per command family.
 //! - [`storage`]: a shard's databases: keys, values and their encodings, expiry.
+//! - [`scripting`]: Lua scripting; so far [`scripting::libs`], the `cjson`, `cmsgpack`,
+//!   `bit` and `struct` libraries Redis gives scripts, rewritten in Rust.
 //! - [`logging`]: the log format.
 //! - [`metrics`](crate::metrics): Prometheus metrics: shard totals published from each shard's timer, the
 //!   exporter's HTTP listener (`--prometheus_port`) and `GET /metrics` on the main port.
@@ -33,6 +35,7 @@ pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod scripting;
 pub mod protocol;
 pub mod server;
 pub mod shard;

@@ -99,19 +99,18 @@ unsafe fn do_bswap(l: *mut ffi::lua_State) -> LResult {
 /// uppercase when `n` is negative.
 unsafe fn do_tohex(l: *mut ffi::lua_State) -> LResult {
     let mut b = barg(l, 1)?;
-    let mut n: i32 = if ffi::lua_isnone(l, 2) != 0 {
+    let n: i32 = if ffi::lua_isnone(l, 2) != 0 {
         8
     } else {
         barg(l, 2)? as i32
     };
     let digits: &[u8; 16] = if n < 0 {
-        n = n.wrapping_neg();
         b"0123456789ABCDEF"
     } else {
         b"0123456789abcdef"
     };
-    // -(-2^31) stays negative; LuaBitOp would then produce garbage, we produce "".
-    let n = n.clamp(0, 8) as usize;
+    // |-2^31| is 2^31 here; Redis's build also gives 8 digits for it.
+    let n = n.unsigned_abs().min(8) as usize;
     let mut buf = [0u8; 8];
     for slot in buf[..n].iter_mut().rev() {
         *slot = digits[(b & 15) as usize];

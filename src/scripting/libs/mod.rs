@@ -50,6 +50,8 @@ pub(crate) enum Raise {
     Arg(c_int, Vec<u8>),
     /// `luaL_error(L, msg)`: the message prefixed with the caller's `chunk:line: `.
     Msg(Vec<u8>),
+    /// `lua_error` with the message as is (what the VM raises for `t[nil] = v`).
+    Plain(Vec<u8>),
 }
 
 impl Raise {
@@ -79,42 +81,47 @@ pub(crate) unsafe fn finish(l: *mut ffi::lua_State, r: LResult) -> c_int {
     match r {
         Ok(n) => n,
         Err(e) => {
-            let narg = push_raise(l, e);
-            throw(l, narg)
+            let how = push_raise(l, e);
+            throw(l, how)
         }
     }
 }
 
-/// Pushes the message of `e` (consuming it, so nothing owned survives) and returns the
-/// argument number for an argument error.
-unsafe fn push_raise(l: *mut ffi::lua_State, e: Raise) -> Option<c_int> {
-    match e {
-        Raise::Arg(n, msg) => {
-            push_bytes(l, &msg);
-            Some(n)
-        }
-        Raise::Msg(msg) => {
-            push_bytes(l, &msg);
-            None
-        }
-    }
+/// How to raise the message [`push_raise`] pushed.
+#[derive(Clone, Copy)]
+enum How {
+    Arg(c_int),
+    Where,
+    Plain,
 }
 
-/// Raises the message on the top of the stack as `luaL_argerror` (with `narg`) or as
-/// `luaL_error` would. Holds nothing with a destructor.
-unsafe fn throw(l: *mut ffi::lua_State, narg: Option<c_int>) -> ! {
-    match narg {
-        Some(n) => {
+/// Pushes the message of `e`, consuming it so that nothing owned survives.
+unsafe fn push_raise(l: *mut ffi::lua_State, e: Raise) -> How {
+    let (how, msg) = match e {
+        Raise::Arg(n, msg) => (How::Arg(n), msg),
+        Raise::Msg(msg) => (How::Where, msg),
+        Raise::Plain(msg) => (How::Plain, msg),
+    };
+    push_bytes(l, &msg);
+    how
+}
+
+/// Raises the message on the top of the stack as `luaL_argerror`, `luaL_error` or
+/// `lua_error` would. Holds nothing with a destructor.
+unsafe fn throw(l: *mut ffi::lua_State, how: How) -> ! {
+    match how {
+        How::Arg(n) => {
             let msg = ffi::lua_tolstring(l, -1, std::ptr::null_mut());
             ffi::luaL_argerror(l, n, msg);
             unreachable!("luaL_argerror returned")
         }
-        None => {
+        How::Where => {
             ffi::luaL_where(l, 1);
             ffi::lua_insert(l, -2);
             ffi::lua_concat(l, 2);
             ffi::lua_error(l)
         }
+        How::Plain => ffi::lua_error(l),
     }
 }
 
@@ -275,5 +282,14 @@ pub(crate) fn c_f64_to_u64(x: f64) -> u64 {
         (c_f64_to_i64(x - TWO63) as u64) ^ (1 << 63)
     } else {
         c_f64_to_i64(x) as u64
+    }
+}
+
+/// A C cast `(int)x` as compiled for x86-64: truncation, `i32::MIN` when out of range.
+pub(crate) fn c_f64_to_i32(x: f64) -> i32 {
+    if x.is_nan() || x >= 2_147_483_648.0 || x <= -2_147_483_649.0 {
+        i32::MIN
+    } else {
+        x as i32
     }
 }

@@ -177,12 +177,69 @@ pub(crate) fn end_reg() -> ffi::luaL_Reg {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::eval;
+    use super::super::testutil::{check_cases, eval, eval_in, lua, lua_num};
     use rand::{Rng, SeedableRng};
 
     #[test]
-    fn placeholder() {
+    fn basics_as_redis() {
+        // Expected values observed on Redis 7.0.15.
         assert_eq!(eval("return bit.tobit(2^32+5)"), "5");
+        assert_eq!(eval("return bit.tohex(255, -4)"), "00FF");
+        assert_eq!(eval("return bit.tohex(-1)"), "ffffffff");
+        assert_eq!(eval("return bit.bxor(1, 2, 4, 8)"), "15");
+        assert_eq!(eval("return bit.arshift(-256, 4)"), "-16");
+        assert_eq!(eval("return bit.rshift(-256, 4)"), "268435440");
+        assert_eq!(eval("return bit.bswap(0x12345678)"), "2018915346");
+        assert_eq!(
+            eval("return bit.band(1, 2, 'x')"),
+            "ERR user_script:3: bad argument #3 to 'band' (number expected, got string)"
+        );
+    }
+
+    /// Integral operands below 2^51 in magnitude normalize to their value modulo 2^32.
+    #[test]
+    fn random_ops_match_model() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0xb17);
+        let lua = lua();
+        for _ in 0..300 {
+            let x: i64 = rng.gen_range(-(1i64 << 50)..(1i64 << 50));
+            let y: i64 = rng.gen_range(-(1i64 << 40)..(1i64 << 40));
+            let n: u32 = rng.gen_range(0..64);
+            let (a, b) = (x as u32, y as u32);
+            let s = n & 31;
+            let want = [
+                a as i32,
+                !a as i32,
+                (a & b) as i32,
+                (a | b) as i32,
+                (a ^ b) as i32,
+                (a << s) as i32,
+                (a >> s) as i32,
+                (a as i32) >> s,
+                a.rotate_left(s) as i32,
+                a.rotate_right(s) as i32,
+                a.swap_bytes() as i32,
+            ];
+            let want = format!(
+                "{{{}}}",
+                want.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
+            let (x, y) = (lua_num(x as f64), lua_num(y as f64));
+            let code = format!(
+                "local x, y, n = {x}, {y}, {n} return {{bit.tobit(x), bit.bnot(x), \
+                 bit.band(x, y), bit.bor(x, y), bit.bxor(x, y), bit.lshift(x, n), \
+                 bit.rshift(x, n), bit.arshift(x, n), bit.rol(x, n), bit.ror(x, n), \
+                 bit.bswap(x)}}"
+            );
+            assert_eq!(eval_in(&lua, &code), want, "{code}");
+            assert_eq!(
+                eval_in(&lua, &format!("return bit.tohex({x})")),
+                format!("{:08x}", x.parse::<f64>().unwrap() as i64 as u32)
+            );
+        }
     }
 
     #[test]
@@ -192,5 +249,97 @@ mod tests {
             let x: i64 = rng.gen_range(-(1i64 << 40)..(1i64 << 40));
             assert_eq!(super::tobit(x as f64), x as u32);
         }
+    }
+
+    /// `(snippet, result)` pairs; every result was returned by Redis 7.0.15 for the
+    /// snippet run in `testutil::WRAPPER` (fresh state each time: `SCRIPT FLUSH`).
+    const REDIS_CASES: &[(&str, &[u8])] = &[
+        (
+            r#"return {bit.tobit(2^32+5), bit.tobit(-1), bit.tobit(1.5), bit.tobit(2.5), bit.tobit(-1.5), bit.tobit(2^53+3), bit.tobit('0x10'), bit.tohex(-1), bit.tohex(255,-4), bit.tohex(255, 2), bit.tohex(65535, 12), bit.tohex(1,0)}"#,
+            b"{5,-1,2,2,-2,2,16,ffffffff,00FF,ff,0000ffff,}",
+        ),
+        (
+            r#"return bit.band()"#,
+            b"ERR user_script:3: bad argument #1 to 'band' (number expected, got no value)",
+        ),
+        (
+            r#"return bit.tobit()"#,
+            b"ERR user_script:3: bad argument #1 to 'tobit' (number expected, got no value)",
+        ),
+        (
+            r#"return bit.tobit('abc')"#,
+            b"ERR user_script:3: bad argument #1 to 'tobit' (number expected, got string)",
+        ),
+        (
+            r#"return bit.lshift(1)"#,
+            b"ERR user_script:3: bad argument #2 to 'lshift' (number expected, got no value)",
+        ),
+        (
+            r#"return {bit.rol(1,33), bit.ror(1,1), bit.arshift(-256,4), bit.rshift(-256,4), bit.bswap(0x12345678), bit.bnot(0), bit.bxor(1,2,4,8)}"#,
+            b"{2,-2147483648,-16,268435440,2018915346,-1,15}",
+        ),
+        (
+            r#"return {bit.tobit(0/0), bit.tobit(1/0), bit.tobit(-1/0), bit.tobit(2^31), bit.tobit(-2^31-1), bit.tobit(1e300), bit.tobit(-0.5), bit.tobit(0.5), bit.tobit(1e15+0.5), bit.tobit(4294967295.5)}"#,
+            b"{0,0,0,-2147483648,2147483647,-2013235812,0,0,-1530494976,0}",
+        ),
+        (
+            r#"return {bit.band(0xff, 0x0f, 0x3), bit.bor(1), bit.band(1, 'x')}"#,
+            b"ERR user_script:3: bad argument #2 to 'band' (number expected, got string)",
+        ),
+        (
+            r#"return bit.band(1, 2, 'x')"#,
+            b"ERR user_script:3: bad argument #3 to 'band' (number expected, got string)",
+        ),
+        (
+            r#"return bit.band(1, 2, {})"#,
+            b"ERR user_script:3: bad argument #3 to 'band' (number expected, got table)",
+        ),
+        (
+            r#"return bit.band(1, nil)"#,
+            b"ERR user_script:3: bad argument #2 to 'band' (number expected, got nil)",
+        ),
+        (
+            r#"return bit.band(1, 0, 'x')"#,
+            b"ERR user_script:3: bad argument #3 to 'band' (number expected, got string)",
+        ),
+        (
+            r#"return bit.tohex('x')"#,
+            b"ERR user_script:3: bad argument #1 to 'tohex' (number expected, got string)",
+        ),
+        (
+            r#"return {bit.tohex(0x1234, 'x')}"#,
+            b"ERR user_script:3: bad argument #2 to 'tohex' (number expected, got string)",
+        ),
+        (
+            r#"return {bit.tohex(0x1234, '-3'), bit.tohex(-2, 9), bit.tohex(-2, -9)}"#,
+            b"{234,fffffffe,FFFFFFFE}",
+        ),
+        (
+            r#"return {bit.lshift(1, 31), bit.lshift(1, 32), bit.lshift(1, -1), bit.rshift(-1, 0), bit.arshift(-1, 31), bit.rol(0x80000000, 1), bit.ror(1, -1)}"#,
+            b"{-2147483648,1,-2147483648,-1,-1,1,2}",
+        ),
+        (
+            r#"return {bit.bnot(-1.5), bit.bswap(-1), bit.bswap(1)}"#,
+            b"{1,-1,16777216}",
+        ),
+        (r#"return bit.tohex(1, -2^31)"#, b"00000001"),
+        (
+            r#"return {type(bit), type(bit.tobit), bit.tobit(true)}"#,
+            b"ERR user_script:3: bad argument #1 to 'tobit' (number expected, got boolean)",
+        ),
+        (
+            r#"return bit.tobit(true)"#,
+            b"ERR user_script:3: bad argument #1 to 'tobit' (number expected, got boolean)",
+        ),
+        (r#"return (bit.tobit(' 12 '))"#, b"12"),
+        (
+            r#"return {bit.tohex(255, -2^31), bit.tohex(255, 2^31)}"#,
+            b"{000000FF,000000FF}",
+        ),
+    ];
+
+    #[test]
+    fn matches_redis() {
+        check_cases(REDIS_CASES);
     }
 }

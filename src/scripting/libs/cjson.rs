@@ -170,7 +170,12 @@ unsafe fn cfg_encode_keep_buffer(l: *mut ffi::lua_State) -> LResult {
 
 unsafe fn cfg_encode_invalid_numbers(l: *mut ffi::lua_State) -> LResult {
     let cfg = arg_init(l, 1)?;
-    enum_option(l, 1, &mut cfg.encode_invalid_numbers, &["off", "on", "null"])?;
+    enum_option(
+        l,
+        1,
+        &mut cfg.encode_invalid_numbers,
+        &["off", "on", "null"],
+    )?;
     Ok(1)
 }
 
@@ -378,11 +383,7 @@ unsafe fn append_data(
                             out.push(b':');
                         }
                         _ => {
-                            return Err(encode_error(
-                                l,
-                                -2,
-                                "table key must be a number or string",
-                            ))
+                            return Err(encode_error(l, -2, "table key must be a number or string"))
                         }
                     }
                     append_data(l, cfg, depth, out)?;
@@ -787,7 +788,8 @@ pub fn strtod(s: &[u8]) -> (f64, usize) {
         _ => false,
     };
     let sign = |v: f64| if neg { -v } else { v };
-    let word = |i: usize, w: &[u8]| s.len() >= i + w.len() && s[i..i + w.len()].eq_ignore_ascii_case(w);
+    let word =
+        |i: usize, w: &[u8]| s.len() >= i + w.len() && s[i..i + w.len()].eq_ignore_ascii_case(w);
     if word(i, b"inf") {
         let n = if word(i, b"infinity") { i + 8 } else { i + 3 };
         return (sign(f64::INFINITY), n);
@@ -847,9 +849,17 @@ pub fn strtod(s: &[u8]) -> (f64, usize) {
         }
     }
     let mut text = String::with_capacity(i + 8);
-    text.push_str(if int_part.is_empty() { "0" } else { std::str::from_utf8(int_part).unwrap_or("0") });
+    text.push_str(if int_part.is_empty() {
+        "0"
+    } else {
+        std::str::from_utf8(int_part).unwrap_or("0")
+    });
     text.push('.');
-    text.push_str(if frac.is_empty() { "0" } else { std::str::from_utf8(frac).unwrap_or("0") });
+    text.push_str(if frac.is_empty() {
+        "0"
+    } else {
+        std::str::from_utf8(frac).unwrap_or("0")
+    });
     if !exp.is_empty() {
         text.push('e');
         text.push_str(std::str::from_utf8(exp).unwrap_or("0"));

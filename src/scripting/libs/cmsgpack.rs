@@ -108,8 +108,7 @@ unsafe fn is_array(l: *mut ffi::lua_State) -> LResult<bool> {
     while ffi::lua_next(l, -2) != 0 {
         ffi::lua_settop(l, -2);
         let n = ffi::lua_tonumber(l, -1);
-        if ffi::lua_type(l, -1) != ffi::LUA_TNUMBER || n <= 0.0 || c_f64_to_i32(n) as f64 != n
-        {
+        if ffi::lua_type(l, -1) != ffi::LUA_TNUMBER || n <= 0.0 || c_f64_to_i32(n) as f64 != n {
             ffi::lua_settop(l, top);
             return Ok(false);
         }
@@ -291,7 +290,11 @@ unsafe fn decode_value(l: *mut ffi::lua_State, c: &mut Cursor) -> Result<(), Dec
     r
 }
 
-unsafe fn decode_tagged(l: *mut ffi::lua_State, c: &mut Cursor, tag: u8) -> Result<(), DecodeError> {
+unsafe fn decode_tagged(
+    l: *mut ffi::lua_State,
+    c: &mut Cursor,
+    tag: u8,
+) -> Result<(), DecodeError> {
     let push_int = |v: i64| ffi::lua_pushnumber(l, v as f64);
     match tag {
         0xcc => push_int(c.be(1)? as i64),

@@ -133,7 +133,10 @@ pub(crate) unsafe fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
 
 /// `luaL_typerror`: `"<expected> expected, got <actual>"` for argument `idx`.
 pub(crate) unsafe fn type_error(l: *mut ffi::lua_State, idx: c_int, expected: &str) -> Raise {
-    Raise::arg(idx, format!("{expected} expected, got {}", type_name(l, idx)))
+    Raise::arg(
+        idx,
+        format!("{expected} expected, got {}", type_name(l, idx)),
+    )
 }
 
 /// `luaL_checknumber`.
@@ -215,25 +218,87 @@ pub(crate) mod testutil {
         lua
     }
 
-    /// Runs `code` (a chunk named `user_script`, as Redis names scripts) and renders its
-    /// first result: strings verbatim, numbers with Lua's `tostring`, errors as `ERR <msg>`.
-    pub fn eval_in(lua: &mlua::Lua, code: &str) -> String {
-        let wrapped = format!(
-            "local ok, r = pcall(function() {code}\nend) \
-             if not ok then return 'ERR ' .. tostring(r) end \
-             if type(r) == 'string' then return r end return tostring(r)"
-        );
-        lua.load(wrapped)
+    /// The wrapper every test snippet runs in, the same one used to collect the expected
+    /// values from Redis 7.0.15 (`EVAL <wrapper> 0`): the snippet sits on line 3 of a
+    /// chunk named `user_script`, errors come back as `ERR <message>`, tables as
+    /// `{a,b,...}`, and `hx(s)` hex-encodes a string.
+    pub const WRAPPER: &str = r#"local function hx(s) return (string.gsub(s, ".", function(c) return string.format("%02x", string.byte(c)) end)) end
+local function show(v) if type(v) == 'table' then local t = {} for i = 1, #v do t[i] = show(v[i]) end return '{' .. table.concat(t, ',') .. '}' elseif type(v) == 'string' then return v else return tostring(v) end end
+local ok, r = pcall(function() CODE
+end)
+if not ok then return 'ERR ' .. tostring(r) end
+return show(r)
+"#;
+
+    /// Runs `code` inside [`WRAPPER`] in `lua` and returns the resulting bytes.
+    pub fn eval_bytes_in(lua: &mlua::Lua, code: &str) -> Vec<u8> {
+        lua.load(WRAPPER.replace("CODE", code))
             .set_name("=user_script")
             .eval::<mlua::String>()
-            .map(|s| String::from_utf8_lossy(&s.as_bytes()).into_owned())
-            .unwrap_or_else(|e| format!("RUSTERR {e}"))
+            .map(|s| s.as_bytes().to_vec())
+            .unwrap_or_else(|e| format!("RUSTERR {e}").into_bytes())
+    }
+
+    /// [`eval_bytes_in`] as a (lossy) string.
+    pub fn eval_in(lua: &mlua::Lua, code: &str) -> String {
+        String::from_utf8_lossy(&eval_bytes_in(lua, code)).into_owned()
     }
 
     /// [`eval_in`] on a fresh state.
     pub fn eval(code: &str) -> String {
         eval_in(&lua(), code)
     }
+
+    /// Runs every `(snippet, what Redis 7.0.15 returned)` pair, each in a fresh state,
+    /// and fails listing every snippet whose result differs.
+    pub fn check_cases(cases: &[(&str, &[u8])]) {
+        let mut bad = Vec::new();
+        for (code, want) in cases {
+            let got = eval_bytes_in(&lua(), code);
+            if got != *want {
+                bad.push(format!(
+                    "{code}\n   redis: {}\n   ours:  {}",
+                    String::from_utf8_lossy(want),
+                    String::from_utf8_lossy(&got)
+                ));
+            }
+        }
+        assert!(
+            bad.is_empty(),
+            "{} mismatches:\n{}",
+            bad.len(),
+            bad.join("\n")
+        );
+    }
+
+    /// A Lua string literal for arbitrary bytes (every byte escaped as `\\ddd`
+    /// except letters and digits).
+    pub fn lua_str(bytes: &[u8]) -> String {
+        let mut s = String::with_capacity(bytes.len() * 4 + 2);
+        s.push('"');
+        for &b in bytes {
+            if b.is_ascii_alphanumeric() {
+                s.push(b as char);
+            } else {
+                s.push_str(&format!("\\{b:03}"));
+            }
+        }
+        s.push('"');
+        s
+    }
+
+    /// A Lua number literal that reads back as exactly `x` (finite `x`).
+    pub fn lua_num(x: f64) -> String {
+        format!("{x:e}")
+    }
+
+    /// Lua source of a local function `deq(a, b)`: deep equality of two values.
+    pub const DEQ: &str = "local function deq(a, b) \
+        if type(a) ~= type(b) then return false end \
+        if type(a) ~= 'table' then return a == b end \
+        for k, v in pairs(a) do if not deq(v, b[k]) then return false end end \
+        for k in pairs(b) do if a[k] == nil then return false end end \
+        return true end ";
 
     /// Differential testing against a real Redis: runs every script of
     /// `/tmp/ldiff/scripts.bin` (length-prefixed chunks) in a fresh state and writes

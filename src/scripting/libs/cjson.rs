@@ -1019,10 +1019,240 @@ pub unsafe extern "C-unwind" fn luaopen_cjson(l: *mut ffi::lua_State) -> c_int {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::eval;
+    use super::super::testutil::{check_cases, eval, eval_in, lua, random_value, Gen, DEQ};
+    use rand::SeedableRng;
 
     #[test]
-    fn smoke() {
+    fn basics_as_redis() {
+        // Expected values observed on Redis 7.0.15.
         assert_eq!(eval("return cjson.encode({1,2,3})"), "[1,2,3]");
+        assert_eq!(eval("return cjson.encode({a=1})"), "{\"a\":1}");
+        assert_eq!(eval("return cjson.encode({})"), "{}");
+        assert_eq!(eval("return cjson.encode('a/b')"), "\"a\\/b\"");
+        assert_eq!(
+            eval("return cjson.encode(123456789012345678)"),
+            "1.2345678901235e+17"
+        );
+        assert_eq!(
+            eval("return cjson.encode({[1]=1, [100]=2})"),
+            "ERR user_script:3: Cannot serialise table: excessively sparse array"
+        );
+        assert_eq!(
+            eval("return cjson.decode('x')"),
+            "ERR user_script:3: Expected value but found invalid token at character 1"
+        );
+        assert_eq!(
+            eval("return cjson.decode('[null]')[1] == cjson.null"),
+            "true"
+        );
+    }
+
+    #[test]
+    fn format_g_like_printf() {
+        use super::format_g;
+        assert_eq!(format_g(0.1, 14), "0.1");
+        assert_eq!(format_g(1e-5, 14), "1e-05");
+        assert_eq!(format_g(1e15, 14), "1e+15");
+        assert_eq!(format_g(-0.0, 14), "-0");
+        assert_eq!(format_g(35.0, 1), "4e+01");
+        assert_eq!(format_g(2.5, 1), "2");
+        assert_eq!(format_g(f64::INFINITY, 14), "inf");
+    }
+
+    #[test]
+    fn random_round_trips() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0xc750);
+        let lua = lua();
+        let g = Gen {
+            any_float: false,
+            any_keys: false,
+            null: true,
+        };
+        for _ in 0..300 {
+            let v = random_value(&mut rng, &g, 4);
+            let code = format!(
+                "{DEQ} local v = {v} local s = cjson.encode(v) \
+                 return tostring(deq(cjson.decode(s), v))"
+            );
+            assert_eq!(eval_in(&lua, &code), "true", "{code}");
+        }
+    }
+
+    /// `(snippet, result)` pairs; every result was returned by Redis 7.0.15 for the
+    /// snippet run in `testutil::WRAPPER` (fresh state each time: `SCRIPT FLUSH`).
+    const REDIS_CASES: &[(&str, &[u8])] = &[
+        (r#"return {tostring(cjson.decode('0x10')), tostring(cjson.decode('nan')), cjson.encode(-0), cjson.encode(0.1), cjson.encode(1e300), cjson.encode(123456789012345678), cjson.encode(2.5), tostring(cjson.decode_invalid_numbers()), cjson.encode({1,2,nil,4}), cjson.encode(3.14159265358979), cjson.encode(1e-5)}"#, b"{16,nan,-0,0.1,1e+300,1.2345678901235e+17,2.5,true,[1,2,null,4],3.1415926535898,1e-05}"),
+        (r#"cjson.encode_number_precision(1) return {cjson.encode(2.5), cjson.encode(0.25), cjson.encode(35), cjson.encode(0.05), cjson.encode(0.15), cjson.encode(1e100), cjson.encode(-0.00001234)}"#, b"{2,0.2,4e+01,0.05,0.1,1e+100,-1e-05}"),
+        (r#"cjson.encode_number_precision(3) return {cjson.encode(2.675), cjson.encode(1.005), cjson.encode(1234.5), cjson.encode(999.5), cjson.encode(0.0001), cjson.encode(0.00001)}"#, b"{2.67,1,1.23e+03,1e+03,0.0001,1e-05}"),
+        (r#"return {cjson.encode(100000000000000), cjson.encode(1e15), cjson.encode(123456.789e3), cjson.encode(2^53), cjson.encode(-2^63), cjson.encode(5e-324), cjson.encode(1.7976931348623157e308)}"#, b"{1e+14,1e+15,123456789,9.007199254741e+15,-9.2233720368548e+18,4.9406564584125e-324,1.7976931348623e+308}"),
+        (r#"return cjson.encode({1,2,3})"#, b"[1,2,3]"),
+        (r#"return cjson.encode({a=1})"#, b"{\"a\":1}"),
+        (r#"return cjson.encode({})"#, b"{}"),
+        (r#"return cjson.encode('a/b"c\\d\n\r\t\b\f\0\1\31\127\128\255 é')"#, b"\"a\\/b\\\"c\\\\d\\n\\r\\t\\b\\f\\u0000\\u0001\\u001f\\u007f\x80\xff \xc3\xa9\""),
+        (r#"return cjson.encode(nil)"#, b"null"),
+        (r#"return cjson.encode(cjson.null)"#, b"null"),
+        (r#"return cjson.encode(true)"#, b"true"),
+        (r#"return cjson.encode()"#, b"ERR user_script:3: bad argument #1 to 'encode' (expected 1 argument)"),
+        (r#"return cjson.encode(1, 2)"#, b"ERR user_script:3: bad argument #1 to 'encode' (expected 1 argument)"),
+        (r#"return cjson.encode(function() end)"#, b"ERR user_script:3: Cannot serialise function: type not supported"),
+        (r#"return cjson.encode({f = function() end})"#, b"ERR user_script:3: Cannot serialise function: type not supported"),
+        (r#"return cjson.encode({[true] = 1})"#, b"ERR user_script:3: Cannot serialise boolean: table key must be a number or string"),
+        (r#"return cjson.encode({[{}] = 1})"#, b"ERR user_script:3: Cannot serialise table: table key must be a number or string"),
+        (r#"return cjson.encode(0/0)"#, b"ERR user_script:3: Cannot serialise number: must not be NaN or Inf"),
+        (r#"return cjson.encode(1/0)"#, b"ERR user_script:3: Cannot serialise number: must not be NaN or Inf"),
+        (r#"return cjson.encode({[1]=1, [100]=2})"#, b"ERR user_script:3: Cannot serialise table: excessively sparse array"),
+        (r#"return cjson.encode({[1]=1, [10]=2})"#, b"[1,null,null,null,null,null,null,null,null,2]"),
+        (r#"return cjson.encode({[1]=1, [11]=2})"#, b"ERR user_script:3: Cannot serialise table: excessively sparse array"),
+        (r#"return cjson.encode({[1]=1, [3]=2, [4]=4, [12]=5, [6]=1, [7]=1})"#, b"[1,null,2,4,null,1,1,null,null,null,null,5]"),
+        (r#"return cjson.encode({[0]=1})"#, b"{\"0\":1}"),
+        (r#"return cjson.encode({[-1]=1})"#, b"{\"-1\":1}"),
+        (r#"return cjson.encode({[1.5]=1})"#, b"{\"1.5\":1}"),
+        (r#"return cjson.encode({[2^40]=1})"#, b"{\"1099511627776\":1}"),
+        (r#"return cjson.encode({[1/0]=1})"#, b"ERR user_script:3: Cannot serialise number: must not be NaN or Inf"),
+        (r#"return cjson.encode({[1]=1, a=2})"#, b"{\"1\":1,\"a\":2}"),
+        (r#"return cjson.encode({{}, {{}}, {a={b={c={}}}}})"#, b"[{},[{}],{\"a\":{\"b\":{\"c\":{}}}}]"),
+        (r#"local t = {} t.self = t return cjson.encode(t)"#, b"ERR user_script:3: Cannot serialise, excessive nesting (1001)"),
+        (r#"local t = {} local c = t for i=1,999 do c[1] = {} c = c[1] end return #cjson.encode(t)"#, b"2000"),
+        (r#"local t = {} local c = t for i=1,1000 do c[1] = {} c = c[1] end return #cjson.encode(t)"#, b"ERR user_script:3: Cannot serialise, excessive nesting (1001)"),
+        (r#"return cjson.decode('x')"#, b"ERR user_script:3: Expected value but found invalid token at character 1"),
+        (r#"return cjson.decode('')"#, b"ERR user_script:3: Expected value but found T_END at character 1"),
+        (r#"return cjson.decode()"#, b"ERR user_script:3: bad argument #1 to 'decode' (expected 1 argument)"),
+        (r#"return cjson.decode(1, 2)"#, b"ERR user_script:3: bad argument #1 to 'decode' (expected 1 argument)"),
+        (r#"return cjson.decode({})"#, b"ERR user_script:3: bad argument #1 to 'decode' (string expected, got table)"),
+        (r#"return cjson.decode(12)"#, b"12"),
+        (r#"return cjson.decode('[1,2,3]')[3]"#, b"3"),
+        (r#"return cjson.decode('{"a":{"b":[1,2,{"c":null}]}}').a.b[3].c == cjson.null"#, b"true"),
+        (r#"return {cjson.decode('"\\u00e9\\ud83d\\ude00\\/\\b\\f\\n\\r\\t\\"\\\\"')}"#, b"{\xc3\xa9\xf0\x9f\x98\x80/\x08\x0c\x0a\x0d\x09\"\\}"),
+        (r#"return cjson.decode('"\\ud83d"')"#, b"ERR user_script:3: Expected value but found invalid unicode escape code at character 2"),
+        (r#"return cjson.decode('"\\ude00"')"#, b"ERR user_script:3: Expected value but found invalid unicode escape code at character 2"),
+        (r#"return cjson.decode('"\\u12"')"#, b"ERR user_script:3: Expected value but found invalid unicode escape code at character 2"),
+        (r#"return cjson.decode('"\\x"')"#, b"ERR user_script:3: Expected value but found invalid escape code at character 2"),
+        (r#"return cjson.decode('"abc')"#, b"ERR user_script:3: Expected value but found unexpected end of string at character 5"),
+        (r#"return cjson.decode('[1,2')"#, b"ERR user_script:3: Expected comma or array end but found T_END at character 5"),
+        (r#"return cjson.decode('[1,2,]')"#, b"ERR user_script:3: Expected value but found T_ARR_END at character 6"),
+        (r#"return cjson.decode('{"a" 1}')"#, b"ERR user_script:3: Expected colon but found T_NUMBER at character 6"),
+        (r#"return cjson.decode('{"a":1,}')"#, b"ERR user_script:3: Expected object key string but found T_OBJ_END at character 8"),
+        (r#"return cjson.decode('{1:1}')"#, b"ERR user_script:3: Expected object key string but found T_NUMBER at character 2"),
+        (r#"return cjson.decode('{"a":1 "b"}')"#, b"ERR user_script:3: Expected comma or object end but found T_STRING at character 8"),
+        (r#"return cjson.decode('[1] x')"#, b"ERR user_script:3: Expected the end but found invalid token at character 5"),
+        (r#"return cjson.decode('[1]\0 x')[1]"#, b"1"),
+        (r#"return cjson.decode('\0[1]')"#, b"ERR user_script:3: JSON parser does not support UTF-16 or UTF-32"),
+        (r#"return cjson.decode(' \0[1]')"#, b"ERR user_script:3: JSON parser does not support UTF-16 or UTF-32"),
+        (r#"return cjson.decode('[1 2]')"#, b"ERR user_script:3: Expected comma or array end but found T_NUMBER at character 4"),
+        (r#"return cjson.decode('tru')"#, b"ERR user_script:3: Expected value but found invalid token at character 1"),
+        (r#"return cjson.decode('nul')"#, b"ERR user_script:3: Expected value but found invalid token at character 1"),
+        (r#"return cjson.decode('-')"#, b"ERR user_script:3: Expected value but found invalid number at character 1"),
+        (r#"return cjson.decode('-a')"#, b"ERR user_script:3: Expected value but found invalid number at character 1"),
+        (r#"return cjson.decode('01')"#, b"1"),
+        (r#"return cjson.decode('+1')"#, b"1"),
+        (r#"return cjson.decode('.5')"#, b"ERR user_script:3: Expected value but found invalid token at character 1"),
+        (r#"return cjson.decode('-.5')"#, b"-0.5"),
+        (r#"return cjson.decode('1.')"#, b"1"),
+        (r#"return cjson.decode('1e')"#, b"ERR user_script:3: Expected the end but found invalid token at character 2"),
+        (r#"return cjson.decode('1e5')"#, b"100000"),
+        (r#"return cjson.decode('1E+2')"#, b"100"),
+        (r#"return cjson.decode('-0')"#, b"-0"),
+        (r#"return {cjson.decode('inf'), cjson.decode('-Infinity'), cjson.decode('+5'), cjson.decode('0x1p4'), cjson.decode('-0x.8'), cjson.decode('NaN'), cjson.decode('nan(123)')}"#, b"{inf,-inf,5,16,-0.5,nan,nan}"),
+        (r#"return cjson.decode('1e400')"#, b"inf"),
+        (r#"return cjson.decode('123456789012345678901234567890')"#, b"1.2345678901235e+29"),
+        (r#"return cjson.decode('0.1e-320')"#, b"9.9801260459932e-322"),
+        (r#"return cjson.decode('"\1\2\255"')"#, b"\x01\x02\xff"),
+        (r#"return cjson.decode(' [ 1 , { "a" : true , "b" : false } ] ')[2].b"#, b"false"),
+        (r#"return cjson.decode('  ')"#, b"ERR user_script:3: Expected value but found T_END at character 3"),
+        (r#"return cjson.decode('[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]')[1][1][1][1]"#, b"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{1}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}"),
+        (r#"return cjson.decode(string.rep('[', 1000) .. string.rep(']', 1000))"#, b"{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}}"),
+        (r#"return cjson.decode(string.rep('[', 1001) .. string.rep(']', 1001))"#, b"ERR user_script:3: Found too many nested data structures (1001) at character 1001"),
+        (r#"return cjson.decode(string.rep('{"a":', 1001))"#, b"ERR user_script:3: Found too many nested data structures (1001) at character 5001"),
+        (r#"return {cjson.encode_sparse_array()}"#, b"{false,2,10}"),
+        (r#"return {cjson.encode_sparse_array(true, 3, 5)}"#, b"{true,3,5}"),
+        (r#"return {cjson.encode_sparse_array('on')}"#, b"{true,2,10}"),
+        (r#"return {cjson.encode_sparse_array('yes')}"#, b"ERR user_script:3: bad argument #1 to 'encode_sparse_array' (invalid option 'yes')"),
+        (r#"return {cjson.encode_sparse_array(1)}"#, b"ERR user_script:3: bad argument #1 to 'encode_sparse_array' (invalid option '1')"),
+        (r#"return {cjson.encode_sparse_array(nil, -1)}"#, b"ERR user_script:3: bad argument #1 to 'encode_sparse_array' (expected integer between 0 and 2147483647)"),
+        (r#"return {cjson.encode_sparse_array(nil, 'x')}"#, b"ERR user_script:3: bad argument #2 to 'encode_sparse_array' (number expected, got string)"),
+        (r#"return {cjson.encode_sparse_array(nil, nil, -5)}"#, b"ERR user_script:3: bad argument #1 to 'encode_sparse_array' (expected integer between 0 and 2147483647)"),
+        (r#"return {cjson.encode_sparse_array(nil, nil, nil, 1)}"#, b"ERR user_script:3: bad argument #4 to 'encode_sparse_array' (found too many arguments)"),
+        (r#"cjson.encode_sparse_array(true) return cjson.encode({[1]=1, [100]=2})"#, b"{\"1\":1,\"100\":2}"),
+        (r#"cjson.encode_sparse_array(false, 0) return cjson.encode({[1]=1, [100]=2})"#, b"[1,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,null,2]"),
+        (r#"return {cjson.encode_max_depth(), cjson.decode_max_depth(), cjson.encode_number_precision(), cjson.encode_keep_buffer(), cjson.encode_invalid_numbers(), cjson.decode_invalid_numbers()}"#, b"{1000,1000,14,true,false,true}"),
+        (r#"return cjson.encode_max_depth(0)"#, b"ERR user_script:3: bad argument #1 to 'encode_max_depth' (expected integer between 1 and 2147483647)"),
+        (r#"return cjson.encode_number_precision(15)"#, b"ERR user_script:3: bad argument #1 to 'encode_number_precision' (expected integer between 1 and 14)"),
+        (r#"return cjson.encode_number_precision(0)"#, b"ERR user_script:3: bad argument #1 to 'encode_number_precision' (expected integer between 1 and 14)"),
+        (r#"return cjson.encode_number_precision(2.9)"#, b"2"),
+        (r#"return cjson.encode_number_precision('3')"#, b"3"),
+        (r#"return cjson.encode_invalid_numbers('null')"#, b"null"),
+        (r#"return cjson.encode_invalid_numbers('bad')"#, b"ERR user_script:3: bad argument #1 to 'encode_invalid_numbers' (invalid option 'bad')"),
+        (r#"cjson.encode_invalid_numbers('null') return cjson.encode({0/0, 1/0, -1/0, 1})"#, b"[null,null,null,1]"),
+        (r#"cjson.encode_invalid_numbers(true) return cjson.encode({0/0, 1/0, -1/0, 1})"#, b"[nan,inf,-inf,1]"),
+        (r#"cjson.encode_invalid_numbers(true) return cjson.encode({[1/0]=1})"#, b"{\"inf\":1}"),
+        (r#"cjson.decode_invalid_numbers(false) return cjson.decode('nan')"#, b"ERR user_script:3: Expected value but found invalid token at character 1"),
+        (r#"cjson.decode_invalid_numbers(false) return cjson.decode('0x10')"#, b"ERR user_script:3: Expected value but found invalid number at character 1"),
+        (r#"cjson.decode_invalid_numbers(false) return cjson.decode('-inf')"#, b"ERR user_script:3: Expected value but found invalid number at character 1"),
+        (r#"cjson.decode_invalid_numbers(false) return cjson.decode('-01')"#, b"ERR user_script:3: Expected value but found invalid number at character 1"),
+        (r#"cjson.decode_invalid_numbers(false) return cjson.decode('-5.5')"#, b"-5.5"),
+        (r#"cjson.decode_invalid_numbers(false) return cjson.decode('+5')"#, b"ERR user_script:3: Expected value but found invalid token at character 1"),
+        (r#"cjson.decode_invalid_numbers(false) return cjson.decode('i')"#, b"ERR user_script:3: Expected value but found invalid token at character 1"),
+        (r#"cjson.encode_max_depth(2) return cjson.encode({{1}})"#, b"[[1]]"),
+        (r#"cjson.encode_max_depth(2) return cjson.encode({{{1}}})"#, b"ERR user_script:3: Cannot serialise, excessive nesting (3)"),
+        (r#"cjson.decode_max_depth(2) return cjson.decode('[[1]]')[1][1]"#, b"1"),
+        (r#"cjson.decode_max_depth(2) return cjson.decode('[[[1]]]')"#, b"ERR user_script:3: Found too many nested data structures (3) at character 3"),
+        (r#"cjson.decode_max_depth(2) return cjson.decode('  [ [ {"a":1}]]')"#, b"ERR user_script:3: Found too many nested data structures (3) at character 7"),
+        (r#"local c = cjson.new() c.encode_number_precision(2) return {c.encode(3.14159), cjson.encode(3.14159), c.null == cjson.null, c._NAME, c._VERSION, type(c.new)}"#, b"{3.1,3.14159,true,cjson,2.1.0,function}"),
+        (r#"return {cjson._NAME, cjson._VERSION, type(cjson.null), tostring(cjson.null == nil)}"#, b"{cjson,2.1.0,userdata,false}"),
+        (r#"return cjson.encode({cjson.null, cjson.null})"#, b"[null,null]"),
+        (r#"return cjson.encode(coroutine.create(function() end))"#, b"ERR user_script:3: Cannot serialise thread: type not supported"),
+        (r#"return {pcall(cjson.encode)}"#, b"{false,bad argument #1 to '?' (expected 1 argument)}"),
+        (r#"return select(2, pcall(cjson.decode, '{'))"#, b"Expected object key string but found T_END at character 2"),
+        (r#"local f = cjson.encode return f()"#, b"ERR user_script:3: bad argument #1 to 'f' (expected 1 argument)"),
+        (r#"return cjson.encode({[1]='a', [2]='b', [3]='c', [5]='e'})"#, b"[\"a\",\"b\",\"c\",null,\"e\"]"),
+        (r#"return cjson.encode({[1]='a', [2]='b', [3]='c', [7]='e'})"#, b"[\"a\",\"b\",\"c\",null,null,null,\"e\"]"),
+        (r#"return cjson.encode({n = 1.5, [2] = 3})"#, b"{\"2\":3,\"n\":1.5}"),
+        (r#"return cjson.encode_keep_buffer('off')"#, b"false"),
+        (r#"return cjson.encode(string.rep('a', 10))"#, b"\"aaaaaaaaaa\""),
+        (r#"return {cjson.decode('[]'), #cjson.decode('[]'), next(cjson.decode('{}'))}"#, b"{{},0}"),
+        (r#"return cjson.decode('"\\u0000x"')"#, b"\x00x"),
+        (r#"return #cjson.decode('"\\u0000x"')"#, b"2"),
+        (r#"return cjson.decode('"\\uD834\\uDD1E"')"#, b"\xf0\x9d\x84\x9e"),
+        (r#"return cjson.decode('"\\uD834\\u0041"')"#, b"ERR user_script:3: Expected value but found invalid unicode escape code at character 2"),
+        (r#"return cjson.decode('"\\uDBFF\\uDFFF"')"#, b"\xf4\x8f\xbf\xbf"),
+        (r#"return cjson.decode('[1,2,3')"#, b"ERR user_script:3: Expected comma or array end but found T_END at character 7"),
+        (r#"return cjson.decode('{"a":1')"#, b"ERR user_script:3: Expected comma or object end but found T_END at character 7"),
+        (r#"return cjson.decode('{"a"')"#, b"ERR user_script:3: Expected colon but found T_END at character 5"),
+        (r#"return cjson.decode('{')"#, b"ERR user_script:3: Expected object key string but found T_END at character 2"),
+        (r#"return cjson.decode('[')"#, b"ERR user_script:3: Expected value but found T_END at character 2"),
+        (r#"return cjson.decode(']')"#, b"ERR user_script:3: Expected value but found T_ARR_END at character 1"),
+        (r#"return cjson.decode('{"a":}')"#, b"ERR user_script:3: Expected value but found T_OBJ_END at character 6"),
+        (r#"return cjson.decode('[,]')"#, b"ERR user_script:3: Expected value but found T_COMMA at character 2"),
+        (r#"return cjson.decode('[1,,2]')"#, b"ERR user_script:3: Expected value but found T_COMMA at character 4"),
+        (r#"return cjson.decode(':')"#, b"ERR user_script:3: Expected value but found T_COLON at character 1"),
+        (r#"return cjson.decode('"\\u00"')"#, b"ERR user_script:3: Expected value but found invalid unicode escape code at character 2"),
+        (r#"return cjson.decode('0x')"#, b"ERR user_script:3: Expected the end but found invalid token at character 2"),
+        (r#"return cjson.decode('0xg')"#, b"ERR user_script:3: Expected the end but found invalid token at character 2"),
+        (r#"return cjson.decode('1e+')"#, b"ERR user_script:3: Expected the end but found invalid token at character 2"),
+        (r#"return cjson.decode('1.5.5')"#, b"ERR user_script:3: Expected the end but found invalid token at character 4"),
+        (r#"return cjson.decode('"a"   ')"#, b"a"),
+        (r#"return cjson.decode('{"a":1, "a":2}').a"#, b"2"),
+        (r#"return cjson.decode('0x.')"#, b"ERR user_script:3: Expected the end but found invalid token at character 2"),
+        (r#"return cjson.decode('0x.8')"#, b"0.5"),
+        (r#"return cjson.decode('0X1')"#, b"1"),
+        (r#"return cjson.decode('-0x')"#, b"ERR user_script:3: Expected the end but found invalid token at character 3"),
+        (r#"return cjson.decode('0x1p')"#, b"ERR user_script:3: Expected the end but found invalid token at character 4"),
+        (r#"return cjson.decode('0x1p+')"#, b"ERR user_script:3: Expected the end but found invalid token at character 4"),
+        (r#"return cjson.decode('0x1.8p1')"#, b"3"),
+        (r#"return cjson.decode('1.5e3')"#, b"1500"),
+        (r#"return cjson.decode('0e')"#, b"ERR user_script:3: Expected the end but found invalid token at character 2"),
+        (r#"return cjson.decode('0.e1')"#, b"0"),
+        (r#"return cjson.decode('5.')"#, b"5"),
+        (r#"return cjson.decode('infinit')"#, b"ERR user_script:3: Expected the end but found invalid token at character 4"),
+        (r#"return cjson.decode('nan(')"#, b"ERR user_script:3: Expected the end but found invalid token at character 4"),
+        (r#"return cjson.decode('nan()')"#, b"nan"),
+        (r#"return cjson.decode('-nan')"#, b"-nan"),
+        (r#"return cjson.decode('0x123456789abcdef12345')"#, b"8.5968058283707e+22"),
+        (r#"return cjson.decode('0xFFFFFFFFFFFFFFFFFF')"#, b"4.7223664828696e+21"),
+    ];
+
+    #[test]
+    fn matches_redis() {
+        check_cases(REDIS_CASES);
     }
 }

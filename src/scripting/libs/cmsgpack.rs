@@ -442,10 +442,116 @@ pub unsafe extern "C-unwind" fn luaopen_cmsgpack(l: *mut ffi::lua_State) -> c_in
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::eval;
+    use super::super::testutil::{check_cases, eval, eval_in, lua, random_value, Gen, DEQ};
+    use rand::{Rng, SeedableRng};
 
     #[test]
-    fn smoke() {
-        assert_eq!(eval("return #cmsgpack.pack(1)"), "1");
+    fn basics_as_redis() {
+        // Expected values observed on Redis 7.0.15.
+        assert_eq!(eval("return hx(cmsgpack.pack({1,2,3}))"), "93010203");
+        assert_eq!(eval("return hx(cmsgpack.pack({a=1}))"), "81a16101");
+        assert_eq!(
+            eval("return hx(cmsgpack.pack(0.5, 0.1))"),
+            "ca3f000000cb3fb999999999999a"
+        );
+        assert_eq!(
+            eval("return {cmsgpack.unpack_limit('\\1\\2\\3', 2)}"),
+            "{2,1,2}"
+        );
+        assert_eq!(
+            eval("return cmsgpack.pack()"),
+            "ERR user_script:3: bad argument #0 to 'pack' (MessagePack pack needs input.)"
+        );
+        assert_eq!(
+            eval("return cmsgpack.unpack('\\205\\1')"),
+            "ERR user_script:3: Missing bytes in input."
+        );
+    }
+
+    #[test]
+    fn random_round_trips() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(0x3590);
+        let lua = lua();
+        let g = Gen {
+            any_float: true,
+            any_keys: true,
+            null: false,
+        };
+        for _ in 0..300 {
+            let n = rng.gen_range(1..4);
+            let vals: Vec<String> = (0..n).map(|_| random_value(&mut rng, &g, 4)).collect();
+            let vals = vals.join(",");
+            let code = format!(
+                "{DEQ} local v = {{{vals}}} local s = cmsgpack.pack(unpack(v)) \
+                 local one = {{cmsgpack.unpack_one(s)}} \
+                 return tostring(deq({{cmsgpack.unpack(s)}}, v) and deq(one[2], v[1]) \
+                 and one[1] == (#v == 1 and -1 or #cmsgpack.pack(v[1])))"
+            );
+            assert_eq!(eval_in(&lua, &code), "true", "{code}");
+        }
+    }
+
+    /// `(snippet, result)` pairs; every result was returned by Redis 7.0.15 for the
+    /// snippet run in `testutil::WRAPPER` (fresh state each time: `SCRIPT FLUSH`).
+    const REDIS_CASES: &[(&str, &[u8])] = &[
+        (r#"return hx(cmsgpack.pack(0, 1, 127, 128, 255, 256, 65535, 65536, 2^32-1, 2^32, 2^53, -1, -32, -33, -128, -129, -32768, -32769, -2^31, -2^31-1, -2^53))"#, b"00017fcc80ccffcd0100cdffffce00010000ceffffffffcf0000000100000000cf0020000000000000ffe0d0dfd080d1ff7fd18000d2ffff7fffd280000000d3ffffffff7fffffffd3ffe0000000000000"),
+        (r#"return hx(cmsgpack.pack(0.5, 0.1, 1e300, 1/0, -1/0, 2^63, -2^63, 2^64, 3.25, -0.0, 1e-40))"#, b"ca3f000000cb3fb999999999999acb7e37e43c8800759cca7f800000caff800000ca5f000000d38000000000000000ca5f800000ca4050000000cb37a16c262777579c"),
+        (r#"return hx(cmsgpack.pack(0/0))"#, b"cbfff8000000000000"),
+        (r#"return hx(cmsgpack.pack('', 'a', string.rep('x', 31), string.rep('y', 32)))"#, b"a0a161bf78787878787878787878787878787878787878787878787878787878787878d9207979797979797979797979797979797979797979797979797979797979797979"),
+        (r#"return hx(string.sub(cmsgpack.pack(string.rep('z', 255)), 1, 4)) .. ' ' .. hx(string.sub(cmsgpack.pack(string.rep('z', 256)), 1, 4)) .. ' ' .. hx(string.sub(cmsgpack.pack(string.rep('z', 65536)), 1, 6))"#, b"d9ff7a7a da01007a db000100007a"),
+        (r#"return hx(cmsgpack.pack({1,2,nil,4}))"#, b"83010102020404"),
+        (r#"return hx(cmsgpack.pack({[1]=1, [2]=2, [4]=4}))"#, b"83010102020404"),
+        (r#"local t = {} for i=1,20 do t[i]=i end return hx(cmsgpack.pack(t))"#, b"dc00140102030405060708090a0b0c0d0e0f1011121314"),
+        (r#"local t = {} for i=1,70000 do t[i]=0 end return hx(string.sub(cmsgpack.pack(t), 1, 8))"#, b"dd00011170000000"),
+        (r#"local t = {} for i=1,20 do t['k'..i]=i end return #cmsgpack.pack(t) .. hx(string.sub(cmsgpack.pack(t), 1, 3))"#, b"94de0014"),
+        (r#"local t = {} t.self = t return hx(cmsgpack.pack(t))"#, b"81a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c6681a473656c66c0"),
+        (r#"local t = {} local c = t for i=1,20 do c[1] = {} c = c[1] end return hx(cmsgpack.pack(t))"#, b"91919191919191919191919191919191c0"),
+        (r#"return hx(cmsgpack.pack({[2^31]=1}))"#, b"81ce8000000001"),
+        (r#"return hx(cmsgpack.pack({[-1]=1}))"#, b"81ff01"),
+        (r#"return hx(cmsgpack.pack({[2^40]=1}))"#, b"81cf000001000000000001"),
+        (r#"return cmsgpack.pack()"#, b"ERR user_script:3: bad argument #0 to 'pack' (MessagePack pack needs input.)"),
+        (r#"return cmsgpack.unpack()"#, b"ERR user_script:3: bad argument #1 to 'unpack' (string expected, got no value)"),
+        (r#"return cmsgpack.unpack({})"#, b"ERR user_script:3: bad argument #1 to 'unpack' (string expected, got table)"),
+        (r#"return {cmsgpack.unpack(cmsgpack.pack(1, 'a', 2.5, true, false))}"#, b"{1,a,2.5,true,false}"),
+        (r#"return {cmsgpack.unpack('')}"#, b"{}"),
+        (r#"return select('#', cmsgpack.unpack(''))"#, b"0"),
+        (r#"return cmsgpack.unpack('\129\192\1')"#, b"ERR table index is nil"),
+        (r#"return cmsgpack.unpack('\129\203\255\255\255\255\255\255\255\255\1')"#, b"ERR table index is NaN"),
+        (r#"return cmsgpack.unpack_one('\1\2', -1)"#, b"ERR user_script:3: Invalid request to unpack with offset of -1 and limit of 2."),
+        (r#"return cmsgpack.unpack_one('\1\2', 5)"#, b"ERR user_script:3: Start offset 5 greater than input length 2."),
+        (r#"return {cmsgpack.unpack_limit('\1\2\3', 0, 1)}"#, b"{1}"),
+        (r#"return {cmsgpack.unpack_limit('\1\2\3', 0)}"#, b"{1,2,3}"),
+        (r#"return {cmsgpack.unpack_limit('\1\2\3', 2)}"#, b"{2,1,2}"),
+        (r#"return {cmsgpack.unpack_limit('\1\2\3', 2, 2)}"#, b"{-1,3}"),
+        (r#"return {cmsgpack.unpack_one('\1\2\3')}"#, b"{1,1}"),
+        (r#"return {cmsgpack.unpack_one('\1\2\3', 2)}"#, b"{-1,3}"),
+        (r#"return {cmsgpack.unpack_one('\1\2\3', 3)}"#, b"{-1}"),
+        (r#"return {cmsgpack.unpack_one('')}"#, b"{-1}"),
+        (r#"return {cmsgpack.unpack_one('\1', 'x')}"#, b"ERR user_script:3: bad argument #2 to 'unpack_one' (number expected, got string)"),
+        (r#"return {cmsgpack.unpack_limit('\1')}"#, b"ERR user_script:3: bad argument #2 to 'unpack_limit' (number expected, got no value)"),
+        (r#"return {cmsgpack.unpack_limit('\1', -1)}"#, b"ERR user_script:3: Invalid request to unpack with offset of 0 and limit of 1."),
+        (r#"return {cmsgpack.unpack('\193')}"#, b"ERR user_script:3: Bad data format in input."),
+        (r#"return {cmsgpack.unpack('\212\1\1')}"#, b"ERR user_script:3: Bad data format in input."),
+        (r#"return {cmsgpack.unpack('\205\1')}"#, b"ERR user_script:3: Missing bytes in input."),
+        (r#"return {cmsgpack.unpack('\219\0\0\0\9abc')}"#, b"ERR user_script:3: Missing bytes in input."),
+        (r#"return {cmsgpack.unpack('\147\1\2')}"#, b"ERR user_script:3: Missing bytes in input."),
+        (r#"return {cmsgpack.unpack('\207\255\255\255\255\255\255\255\255', '\211\255\255\255\255\255\255\255\254', '\209\255\0', '\208\128', '\210\128\0\0\0', '\206\255\255\255\255')}"#, b"{-1}"),
+        (r#"return {cmsgpack.unpack('\207\255\255\255\255\255\255\255\255\211\255\255\255\255\255\255\255\254\209\255\1\208\128\210\128\0\0\0\206\255\255\255\255\240\202\63\192\0\0')}"#, b"{-1,-2,-255,-128,-2147483648,4294967295,-16,1.5}"),
+        (r#"local t = cmsgpack.unpack('\130\161a\1\161b\146\1\2') return t.a .. ',' .. t.b[1] .. ',' .. t.b[2]"#, b"1,1,2"),
+        (r#"local t = cmsgpack.unpack('\220\0\3\1\2\3') return #t"#, b"3"),
+        (r#"local t = cmsgpack.unpack('\222\0\1\1\2') return t[1]"#, b"2"),
+        (r#"return {cmsgpack.unpack(string.rep('\1', 9000))}"#, b"ERR user_script:3: stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)"),
+        (r#"return select('#', cmsgpack.unpack(string.rep('\1', 7990)))"#, b"7990"),
+        (r#"return {cmsgpack.unpack(cmsgpack.pack(1,2,3,4,5))}"#, b"{1,2,3,4,5}"),
+        (r#"return cmsgpack.unpack(12)"#, b"49"),
+        (r#"return {cmsgpack._NAME, cmsgpack._VERSION, cmsgpack._COPYRIGHT, cmsgpack._DESCRIPTION}"#, b"{cmsgpack,lua-cmsgpack 0.4.0,Copyright (C) 2012, Salvatore Sanfilippo,MessagePack C implementation for Lua}"),
+        (r#"return {cmsgpack.unpack('\145')}"#, b"ERR user_script:3: Missing bytes in input."),
+        (r#"return {cmsgpack.unpack('\1\145')}"#, b"ERR user_script:3: Missing bytes in input."),
+        (r#"return hx(cmsgpack.pack({}, {1,2,3}, {a=1}, {[1]=1,[3]=3}, {[2]=2}, {[0]=1}, {[1.5]=1}, true, false, nil, function() end))"#, b"909301020381a16101820101030381020281000181ca3fc0000001c3c2c0c0"),
+    ];
+
+    #[test]
+    fn matches_redis() {
+        check_cases(REDIS_CASES);
     }
 }

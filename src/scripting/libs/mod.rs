@@ -300,6 +300,81 @@ return show(r)
         for k in pairs(b) do if a[k] == nil then return false end end \
         return true end ";
 
+    /// What [`random_value`] may generate.
+    pub struct Gen {
+        /// Any finite double (else only numbers `%.14g` prints exactly).
+        pub any_float: bool,
+        /// Non-string map keys (numbers, booleans).
+        pub any_keys: bool,
+        /// Include `cjson.null`.
+        pub null: bool,
+    }
+
+    /// Lua source for a random value: numbers, strings of random bytes, booleans, and
+    /// (below `depth`) arrays and string-keyed (or any-keyed) maps.
+    pub fn random_value(rng: &mut impl rand::Rng, g: &Gen, depth: u32) -> String {
+        let kinds = if depth == 0 { 5 } else { 7 };
+        match rng.gen_range(0..kinds) {
+            0 => lua_num(rng.gen_range(-(1i64 << 40)..(1i64 << 40)) as f64),
+            1 => {
+                if g.any_float {
+                    let d = f64::from_bits(rng.gen());
+                    lua_num(if d.is_finite() { d } else { 0.5 })
+                } else {
+                    lua_num(rng.gen_range(-(1i64 << 20)..(1i64 << 20)) as f64 / 1024.0)
+                }
+            }
+            2 => {
+                let len = match rng.gen_range(0..20) {
+                    0 => rng.gen_range(256..70_000),
+                    1..=3 => rng.gen_range(32..300),
+                    _ => rng.gen_range(0..32),
+                };
+                lua_str(&(0..len).map(|_| rng.gen()).collect::<Vec<u8>>())
+            }
+            3 => if rng.gen_bool(0.5) { "true" } else { "false" }.to_string(),
+            4 => {
+                if g.null && rng.gen_bool(0.5) {
+                    "cjson.null".to_string()
+                } else {
+                    lua_num(rng.gen_range(-200..200) as f64)
+                }
+            }
+            5 => {
+                let n = if rng.gen_bool(0.1) {
+                    rng.gen_range(16..40)
+                } else {
+                    rng.gen_range(0..6)
+                };
+                let items: Vec<String> = (0..n).map(|_| random_value(rng, g, depth - 1)).collect();
+                format!("{{{}}}", items.join(","))
+            }
+            _ => {
+                let n = if rng.gen_bool(0.1) {
+                    rng.gen_range(16..40)
+                } else {
+                    rng.gen_range(0..6)
+                };
+                let items: Vec<String> = (0..n)
+                    .map(|_| {
+                        let key = if g.any_keys && rng.gen_bool(0.5) {
+                            match rng.gen_range(0..3) {
+                                0 => lua_num(rng.gen_range(-1000..1000) as f64),
+                                1 => lua_num(rng.gen_range(-1000.0..1000.0)),
+                                _ => "true".to_string(),
+                            }
+                        } else {
+                            let k: Vec<u8> = (0..rng.gen_range(0..8)).map(|_| rng.gen()).collect();
+                            lua_str(&k)
+                        };
+                        format!("[{key}]={}", random_value(rng, g, depth - 1))
+                    })
+                    .collect();
+                format!("{{{}}}", items.join(","))
+            }
+        }
+    }
+
     /// Differential testing against a real Redis: runs every script of
     /// `/tmp/ldiff/scripts.bin` (length-prefixed chunks) in a fresh state and writes
     /// their string results to `/tmp/ldiff/ours.bin` in the same format.

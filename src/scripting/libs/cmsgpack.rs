@@ -309,7 +309,7 @@ unsafe fn decode_tagged(
         0xc2 => ffi::lua_pushboolean(l, 0),
         0xca => ffi::lua_pushnumber(l, f32::from_bits(c.be(4)? as u32) as f64),
         0xcb => ffi::lua_pushnumber(l, f64::from_bits(c.be(8)?)),
-        0xd9 | 0xda | 0xdb => {
+        0xd9..=0xdb => {
             let n = c.be(1 << (tag - 0xd9))? as usize;
             push_bytes(l, c.take(n)?);
         }

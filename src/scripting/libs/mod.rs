@@ -177,17 +177,6 @@ pub(crate) unsafe fn check_bytes<'a>(l: *mut ffi::lua_State, idx: c_int) -> LRes
     Ok(std::slice::from_raw_parts(p.cast(), len))
 }
 
-/// The bytes of the string (or number) at `idx`, if it is one.
-pub(crate) unsafe fn to_bytes<'a>(l: *mut ffi::lua_State, idx: c_int) -> Option<&'a [u8]> {
-    let mut len = 0usize;
-    let p = ffi::lua_tolstring(l, idx, &mut len);
-    if p.is_null() {
-        None
-    } else {
-        Some(std::slice::from_raw_parts(p.cast(), len))
-    }
-}
-
 /// `luaL_checkstack`'s error when the stack cannot grow.
 pub(crate) unsafe fn check_stack(l: *mut ffi::lua_State, n: c_int, what: &str) -> LResult<()> {
     if ffi::lua_checkstack(l, n) == 0 {
@@ -206,6 +195,37 @@ macro_rules! lua_fn {
     };
 }
 pub(crate) use lua_fn;
+
+/// A C cast `(int64_t)x` as compiled for x86-64 (`cvttsd2si`): truncation toward zero,
+/// and `i64::MIN` for NaN and out-of-range values.
+pub(crate) fn c_f64_to_i64(x: f64) -> i64 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&x) {
+        i64::MIN
+    } else {
+        x as i64
+    }
+}
+
+/// A C cast `(uint64_t)x` as GCC compiles it for x86-64: values from 2^63 up are
+/// converted after subtracting 2^63, so 2^64 and above wrap to small numbers, and NaN
+/// and negative out-of-range values give `0x8000000000000000`.
+pub(crate) fn c_f64_to_u64(x: f64) -> u64 {
+    const TWO63: f64 = 9_223_372_036_854_775_808.0;
+    if x >= TWO63 {
+        (c_f64_to_i64(x - TWO63) as u64) ^ (1 << 63)
+    } else {
+        c_f64_to_i64(x) as u64
+    }
+}
+
+/// A C cast `(int)x` as compiled for x86-64: truncation, `i32::MIN` when out of range.
+pub(crate) fn c_f64_to_i32(x: f64) -> i32 {
+    if !(x > -2_147_483_649.0 && x < 2_147_483_648.0) {
+        i32::MIN
+    } else {
+        x as i32
+    }
+}
 
 #[cfg(test)]
 pub(crate) mod testutil {
@@ -234,7 +254,7 @@ return show(r)
     pub fn eval_bytes_in(lua: &mlua::Lua, code: &str) -> Vec<u8> {
         lua.load(WRAPPER.replace("CODE", code))
             .set_name("=user_script")
-            .eval::<mlua::String>()
+            .eval::<mlua::LuaString>()
             .map(|s| s.as_bytes().to_vec())
             .unwrap_or_else(|e| format!("RUSTERR {e}").into_bytes())
     }
@@ -393,43 +413,12 @@ return show(r)
             let r = lua
                 .load(script)
                 .set_name("=user_script")
-                .eval::<mlua::String>()
+                .eval::<mlua::LuaString>()
                 .map(|s| s.as_bytes().to_vec())
                 .unwrap_or_else(|e| format!("RUSTERR {e}").into_bytes());
             out.extend_from_slice(format!("{}\n", r.len()).as_bytes());
             out.extend_from_slice(&r);
         }
         std::fs::write("/tmp/ldiff/ours.bin", out).unwrap();
-    }
-}
-
-/// A C cast `(int64_t)x` as compiled for x86-64 (`cvttsd2si`): truncation toward zero,
-/// and `i64::MIN` for NaN and out-of-range values.
-pub(crate) fn c_f64_to_i64(x: f64) -> i64 {
-    if x.is_nan() || x >= 9_223_372_036_854_775_808.0 || x < -9_223_372_036_854_775_808.0 {
-        i64::MIN
-    } else {
-        x as i64
-    }
-}
-
-/// A C cast `(uint64_t)x` as GCC compiles it for x86-64: values from 2^63 up are
-/// converted after subtracting 2^63, so 2^64 and above wrap to small numbers, and NaN
-/// and negative out-of-range values give `0x8000000000000000`.
-pub(crate) fn c_f64_to_u64(x: f64) -> u64 {
-    const TWO63: f64 = 9_223_372_036_854_775_808.0;
-    if x >= TWO63 {
-        (c_f64_to_i64(x - TWO63) as u64) ^ (1 << 63)
-    } else {
-        c_f64_to_i64(x) as u64
-    }
-}
-
-/// A C cast `(int)x` as compiled for x86-64: truncation, `i32::MIN` when out of range.
-pub(crate) fn c_f64_to_i32(x: f64) -> i32 {
-    if x.is_nan() || x >= 2_147_483_648.0 || x <= -2_147_483_649.0 {
-        i32::MIN
-    } else {
-        x as i32
     }
 }

@@ -336,6 +336,10 @@ mod tests {
             r#"return {bit.tohex(255, -2^31), bit.tohex(255, 2^31)}"#,
             b"{000000FF,000000FF}",
         ),
+        (
+            r#"return bit.tohex(1, nil)"#,
+            b"ERR user_script:3: bad argument #2 to 'tohex' (number expected, got nil)",
+        ),
     ];
 
     #[test]

@@ -1249,6 +1249,22 @@ mod tests {
         (r#"return cjson.decode('-nan')"#, b"-nan"),
         (r#"return cjson.decode('0x123456789abcdef12345')"#, b"8.5968058283707e+22"),
         (r#"return cjson.decode('0xFFFFFFFFFFFFFFFFFF')"#, b"4.7223664828696e+21"),
+        (r#"local n = 0 for k in pairs(cjson) do n = n + 1 end return n"#, b"13"),
+        (r#"local t = {} for k in pairs(cjson) do t[#t+1] = k end table.sort(t) return t"#, b"{_NAME,_VERSION,decode,decode_invalid_numbers,decode_max_depth,encode,encode_invalid_numbers,encode_keep_buffer,encode_max_depth,encode_number_precision,encode_sparse_array,new,null}"),
+        (r#"return cjson.encode({true, false, 'x', 1.5, {a = {}}})"#, b"[true,false,\"x\",1.5,{\"a\":{}}]"),
+        (r#"return cjson:encode()"#, b"ERR user_script:3: Cannot serialise function: type not supported"),
+        (r#"return {pcall(cjson.decode, '[1,')}"#, b"{false,Expected value but found T_END at character 4}"),
+        (r#"return cjson.encode(setmetatable({}, {__index = function() return 1 end}))"#, b"{}"),
+        (r#"return cjson.encode(setmetatable({1, 2}, {__len = function() return 5 end}))"#, b"[1,2]"),
+        (r#"return {cjson.decode_max_depth(1, 2)}"#, b"ERR user_script:3: bad argument #2 to 'decode_max_depth' (found too many arguments)"),
+        (r#"return {cjson.encode_sparse_array(nil, 2, 3, 4)}"#, b"ERR user_script:3: bad argument #4 to 'encode_sparse_array' (found too many arguments)"),
+        (r#"return cjson.encode_max_depth(2^31)"#, b"ERR user_script:3: bad argument #1 to 'encode_max_depth' (expected integer between 1 and 2147483647)"),
+        (r#"return cjson.encode_max_depth(2^32 + 5)"#, b"5"),
+        (r#"return cjson.encode_invalid_numbers(1)"#, b"ERR user_script:3: bad argument #1 to 'encode_invalid_numbers' (invalid option '1')"),
+        (r#"return {cjson.encode_invalid_numbers('on'), cjson.encode_invalid_numbers()}"#, b"{true,true}"),
+        (r#"return {cjson.encode_invalid_numbers('null'), cjson.encode_invalid_numbers()}"#, b"{null,null}"),
+        (r#"return {cjson.encode_invalid_numbers(false), cjson.encode_invalid_numbers()}"#, b"{false,false}"),
+        (r#"return cjson.encode(string.rep('\1', 3))"#, b"\"\\u0001\\u0001\\u0001\""),
     ];
 
     #[test]

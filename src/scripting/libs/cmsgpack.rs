@@ -548,6 +548,12 @@ mod tests {
         (r#"return {cmsgpack.unpack('\145')}"#, b"ERR user_script:3: Missing bytes in input."),
         (r#"return {cmsgpack.unpack('\1\145')}"#, b"ERR user_script:3: Missing bytes in input."),
         (r#"return hx(cmsgpack.pack({}, {1,2,3}, {a=1}, {[1]=1,[3]=3}, {[2]=2}, {[0]=1}, {[1.5]=1}, true, false, nil, function() end))"#, b"909301020381a16101820101030381020281000181ca3fc0000001c3c2c0c0"),
+        (r#"local n = 0 for k in pairs(cmsgpack) do n = n + 1 end return n"#, b"8"),
+        (r#"local t = {} for k in pairs(cmsgpack) do t[#t+1] = k end table.sort(t) return t"#, b"{_COPYRIGHT,_DESCRIPTION,_NAME,_VERSION,pack,unpack,unpack_limit,unpack_one}"),
+        (r#"return hx(cmsgpack.pack(setmetatable({1, 2}, {__index = function() return 1 end})))"#, b"920102"),
+        (r#"return cmsgpack.unpack_limit('\1', 'x')"#, b"ERR user_script:3: bad argument #2 to 'unpack_limit' (number expected, got string)"),
+        (r#"return {cmsgpack.unpack_limit('\1\2', 1.9)}"#, b"{1,1}"),
+        (r#"return {cmsgpack.unpack_one('\1\2', 1.9)}"#, b"{-1,2}"),
     ];
 
     #[test]

@@ -518,6 +518,14 @@ mod tests {
         (r#"return hx(struct.pack('<I32', 2^60))"#, b"0000000000000010000000000000000000000000000000000000000000000000"),
         (r#"return {struct.unpack('<i32', struct.pack('<i32', -5))}"#, b"{-5,33}"),
         (r#"return struct.pack('<i', 2^31)"#, b"\x00\x00\x00\x80"),
+        (r#"local n = 0 for k in pairs(struct) do n = n + 1 end return n"#, b"3"),
+        (r#"local t = {} for k in pairs(struct) do t[#t+1] = k end table.sort(t) return t"#, b"{pack,size,unpack}"),
+        (r#"return struct.unpack('>i', '\0\0\0\1', 2^53)"#, b"ERR user_script:3: bad argument #2 to 'unpack' (data string too short)"),
+        (r#"return struct.unpack('>i', '\0\0\0\1', '1')"#, b"1"),
+        (r#"return struct.unpack('>i', '\0\0\0\1', 'x')"#, b"ERR user_script:3: bad argument #3 to 'unpack' (number expected, got string)"),
+        (r#"return {struct.unpack('>i', '\0\0\0\1', nil)}"#, b"{1,5}"),
+        (r#"return struct.pack('>i', {})"#, b"ERR user_script:3: bad argument #2 to 'pack' (number expected, got table)"),
+        (r#"return struct.pack('s', 1)"#, b"1\x00"),
     ];
 
     #[test]

@@ -406,13 +406,16 @@ return show(r)
         }
     }
 
-    /// Differential testing against a real Redis: runs every script of
-    /// `/tmp/ldiff/scripts.bin` (length-prefixed chunks) in a fresh state and writes
-    /// their string results to `/tmp/ldiff/ours.bin` in the same format.
+    /// Differential testing against a real Redis (driven by `diff/diff.py`): runs every
+    /// script of `$LUALIBS_DIFF_DIR/scripts.bin` (length-prefixed chunks; the directory
+    /// defaults to `/tmp/ldiff`) in a fresh state and writes their string results to
+    /// `ours.bin` there, in the same format.
     #[test]
     #[ignore]
     fn diff_runner() {
-        let data = std::fs::read("/tmp/ldiff/scripts.bin").unwrap();
+        let dir = std::env::var("LUALIBS_DIFF_DIR").unwrap_or_else(|_| "/tmp/ldiff".into());
+        let dir = std::path::Path::new(&dir);
+        let data = std::fs::read(dir.join("scripts.bin")).unwrap();
         let mut out = Vec::new();
         let mut i = 0;
         while i < data.len() {
@@ -430,7 +433,7 @@ return show(r)
             out.extend_from_slice(format!("{}\n", r.len()).as_bytes());
             out.extend_from_slice(&r);
         }
-        std::fs::write("/tmp/ldiff/ours.bin", out).unwrap();
+        std::fs::write(dir.join("ours.bin"), out).unwrap();
     }
 }
 

@@ -190,6 +190,7 @@ unsafe fn cfg_decode_invalid_numbers(l: *mut ffi::lua_State) -> LResult {
 // ---------------------------------------------------------------------------------
 
 /// Formats `x` as C's `printf("%.<prec>g", x)` does with glibc.
+#[inline(never)]
 pub fn format_g(x: f64, prec: usize) -> String {
     let p = prec.max(1);
     if x.is_nan() {
@@ -232,6 +233,7 @@ fn strip_zeros(s: &mut String) {
 
 /// Appends `s` as a JSON string: `"`, `\\`, `/` and control characters (DEL included)
 /// are escaped, every other byte is copied.
+#[inline(never)]
 fn append_string(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.reserve(s.len() + 2);
@@ -263,10 +265,12 @@ fn append_string(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// `Cannot serialise <type of idx>: <reason>`.
+#[inline(never)]
 unsafe fn encode_error(l: *mut ffi::lua_State, idx: c_int, reason: &str) -> Raise {
     Raise::msg(format!("Cannot serialise {}: {reason}", type_name(l, idx)))
 }
 
+#[inline(never)]
 unsafe fn append_number(
     l: *mut ffi::lua_State,
     cfg: &Config,
@@ -292,6 +296,7 @@ unsafe fn append_number(
 
 /// For the table on the top of the stack: its length if it is an array, -1 (or a
 /// non-positive number) if it is to be encoded as an object.
+#[inline(never)]
 unsafe fn array_length(l: *mut ffi::lua_State, cfg: &Config) -> LResult<i32> {
     let mut max: i32 = 0;
     let mut items: i32 = 0;
@@ -453,11 +458,12 @@ impl Tok {
     }
 }
 
-/// A token: its kind, where it starts (0-based), and its value.
+/// A token: its kind, where it starts (0-based), and its value (a string token's
+/// value is in [`Parser::tmp`], as the C code keeps it in a shared buffer; this keeps
+/// the token, which every nesting level holds, small).
 struct Token {
     kind: Tok,
     index: usize,
-    string: Vec<u8>,
     number: f64,
     boolean: bool,
     /// For `Tok::Error`: what was wrong.
@@ -469,7 +475,6 @@ impl Token {
         Token {
             kind: Tok::End,
             index: 0,
-            string: Vec::new(),
             number: 0.0,
             boolean: false,
             error: "",
@@ -482,6 +487,8 @@ struct Parser<'a> {
     ptr: usize,
     cfg: Config,
     depth: i32,
+    /// The value of the last string token.
+    tmp: Vec<u8>,
 }
 
 fn hex_digit(c: u8) -> Option<u32> {
@@ -537,10 +544,20 @@ impl Parser<'_> {
         Some(())
     }
 
+    #[inline(never)]
     fn string_token(&mut self, t: &mut Token) {
         self.ptr += 1;
-        t.string.clear();
-        let mut s = std::mem::take(&mut t.string);
+        let mut s = std::mem::take(&mut self.tmp);
+        s.clear();
+        let ok = self.string_body(t, &mut s);
+        self.tmp = s;
+        if ok {
+            t.kind = Tok::Str;
+        }
+    }
+
+    /// Reads the rest of a string into `s`; false (with `t` the error) if it is bad.
+    fn string_body(&mut self, t: &mut Token, s: &mut Vec<u8>) -> bool {
         loop {
             let mut ch = self.at(self.ptr);
             if ch == b'"' {
@@ -548,7 +565,7 @@ impl Parser<'_> {
             }
             if ch == 0 {
                 self.set_error(t, "unexpected end of string");
-                return;
+                return false;
             }
             if ch == b'\\' {
                 ch = match self.at(self.ptr + 1) {
@@ -561,15 +578,15 @@ impl Parser<'_> {
                     b'f' => 12,
                     b'r' => b'\r',
                     b'u' => {
-                        if self.unicode_escape(&mut s).is_some() {
+                        if self.unicode_escape(s).is_some() {
                             continue;
                         }
                         self.set_error(t, "invalid unicode escape code");
-                        return;
+                        return false;
                     }
                     _ => {
                         self.set_error(t, "invalid escape code");
-                        return;
+                        return false;
                     }
                 };
                 self.ptr += 1;
@@ -578,8 +595,7 @@ impl Parser<'_> {
             self.ptr += 1;
         }
         self.ptr += 1;
-        t.kind = Tok::Str;
-        t.string = s;
+        true
     }
 
     /// Whether the number at `ptr` is one JSON forbids (`+`, `0x`, leading zeros,
@@ -604,6 +620,7 @@ impl Parser<'_> {
         starts(b"inf") || starts(b"nan")
     }
 
+    #[inline(never)]
     fn number_token(&mut self, t: &mut Token) {
         t.kind = Tok::Number;
         let end = self.data[self.ptr..]
@@ -619,6 +636,7 @@ impl Parser<'_> {
         }
     }
 
+    #[inline(never)]
     fn next_token(&mut self, t: &mut Token) {
         let mut ch = self.at(self.ptr);
         while matches!(ch, b' ' | b'\t' | b'\n' | b'\r') {
@@ -673,6 +691,7 @@ impl Parser<'_> {
         }
     }
 
+    #[inline(never)]
     fn parse_error(&self, expected: &str, t: &Token) -> Raise {
         let found = if t.kind == Tok::Error {
             t.error
@@ -685,6 +704,7 @@ impl Parser<'_> {
         ))
     }
 
+    #[inline(never)]
     unsafe fn descend(&mut self, l: *mut ffi::lua_State, slots: c_int) -> LResult<()> {
         self.depth += 1;
         if self.depth <= self.cfg.decode_max_depth && ffi::lua_checkstack(l, slots) != 0 {
@@ -709,7 +729,7 @@ impl Parser<'_> {
             if t.kind != Tok::Str {
                 return Err(self.parse_error("object key string", &t));
             }
-            push_bytes(l, &t.string);
+            push_bytes(l, &self.tmp);
             self.next_token(&mut t);
             if t.kind != Tok::Colon {
                 return Err(self.parse_error("colon", &t));
@@ -758,7 +778,7 @@ impl Parser<'_> {
     /// Pushes the value starting with token `t`.
     unsafe fn value(&mut self, l: *mut ffi::lua_State, t: &Token) -> LResult<()> {
         match t.kind {
-            Tok::Str => push_bytes(l, &t.string),
+            Tok::Str => push_bytes(l, &self.tmp),
             Tok::Number => ffi::lua_pushnumber(l, t.number),
             Tok::Boolean => ffi::lua_pushboolean(l, t.boolean as c_int),
             Tok::ObjBegin => self.object(l)?,
@@ -773,6 +793,7 @@ impl Parser<'_> {
 /// What C's `strtod` reads at the start of `s` (no leading blanks here): the value and
 /// the number of bytes used, 0 when `s` does not start with a number. Reads decimal and
 /// hexadecimal floats, `inf`, `infinity` and `nan[(...)]` in any case.
+#[inline(never)]
 pub fn strtod(s: &[u8]) -> (f64, usize) {
     let at = |i: usize| s.get(i).copied().unwrap_or(0);
     let mut i = 0;
@@ -943,6 +964,7 @@ unsafe fn decode(l: *mut ffi::lua_State) -> LResult {
         ptr: 0,
         cfg,
         depth: 0,
+        tmp: Vec::new(),
     };
     let mut t = Token::new();
     p.next_token(&mut t);

@@ -25,6 +25,7 @@ use super::{
 const MAX_NESTING: u32 = 16;
 
 /// Appends a string header and the bytes.
+#[inline(never)]
 fn encode_bytes(buf: &mut Vec<u8>, s: &[u8]) {
     let len = s.len();
     if len < 32 {
@@ -42,6 +43,7 @@ fn encode_bytes(buf: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Appends a float 32 if `d` survives the round trip through `f32`, else a float 64.
+#[inline(never)]
 fn encode_double(buf: &mut Vec<u8>, d: f64) {
     let f = d as f32;
     if d == f as f64 {
@@ -54,6 +56,7 @@ fn encode_double(buf: &mut Vec<u8>, d: f64) {
 }
 
 /// Appends the smallest integer encoding of `n`.
+#[inline(never)]
 fn encode_int(buf: &mut Vec<u8>, n: i64) {
     if n >= 0 {
         if n <= 127 {
@@ -87,6 +90,7 @@ fn encode_int(buf: &mut Vec<u8>, n: i64) {
 }
 
 /// Appends an array (`fix`, 16, 32) or map header.
+#[inline(never)]
 fn encode_header(buf: &mut Vec<u8>, n: usize, fix: u8, b16: u8, b32: u8) {
     if n <= 15 {
         buf.push(fix | n as u8);
@@ -100,6 +104,7 @@ fn encode_header(buf: &mut Vec<u8>, n: usize, fix: u8, b16: u8, b32: u8) {
 }
 
 /// Whether the table on the top of the stack has exactly the keys 1..n (n may be 0).
+#[inline(never)]
 unsafe fn is_array(l: *mut ffi::lua_State) -> LResult<bool> {
     check_stack(l, 2, "in function table_is_an_array")?;
     let top = ffi::lua_gettop(l);

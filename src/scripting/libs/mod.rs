@@ -178,6 +178,7 @@ pub(crate) unsafe fn check_bytes<'a>(l: *mut ffi::lua_State, idx: c_int) -> LRes
 }
 
 /// `luaL_checkstack`'s error when the stack cannot grow.
+#[inline(never)]
 pub(crate) unsafe fn check_stack(l: *mut ffi::lua_State, n: c_int, what: &str) -> LResult<()> {
     if ffi::lua_checkstack(l, n) == 0 {
         return Err(Raise::msg(format!("stack overflow ({what})")));

@@ -12,6 +12,22 @@
 //! returning `Result<c_int, Raise>`. The Rust function never raises a Lua error itself;
 //! the shim raises only after the Rust function has returned and dropped everything it
 //! owned, so the `longjmp` Lua uses for errors crosses no Rust frame with destructors.
+//! (The one exception is running out of memory inside a push, which Lua also reports
+//! by `longjmp`: the working buffer of the call then leaks.)
+//!
+//! Behaviour was checked against Redis 7.0.15 with the tools in `diff/` (some 4,500
+//! snippets, hand-written and random); the tests embed Redis's answers. Known
+//! differences and caveats:
+//! - `struct.pack` reports a missing value after more than 8 KiB of output as "got nil";
+//!   the C code's `luaL_Buffer` has by then pushed a chunk on the stack, so Redis may
+//!   say "got string".
+//! - Nesting is handled by recursion, as in C, bounded by the Lua stack limit (about
+//!   8,000 levels for `cjson` decoding of arrays when `decode_max_depth` is raised; 1,000
+//!   by default). Measured worst case: between 1 and 1.25 MiB of Rust stack in release
+//!   builds, over 2 MiB in debug builds, so the scripting engine should run scripts on a
+//!   thread with a few MiB of stack (the deep tests use their own 256 MiB thread).
+//! - Not here but in the scripting engine: Redis 7 makes these tables read-only
+//!   ("Attempt to modify a readonly table") and hides `debug`.
 
 use std::ffi::{c_int, CStr};
 

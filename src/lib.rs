@@ -19,8 +19,9 @@
 //!   nothing of the server.
 //! - [`commands`]: the registry (name, arity, flags, key positions, handler) and one file
 //!   per command family.
-//! - [`scripting`]: EVAL's sandboxed Lua 5.1 engine, one per shard, and the conversions
-//!   between Redis replies and Lua values.
+//! - [`scripting`]: EVAL's sandboxed Lua 5.1 engine, one per shard, the conversions
+//!   between Redis replies and Lua values, and the `cjson`, `cmsgpack`, `bit` and
+//!   `struct` libraries Redis gives scripts.
 //! - [`storage`]: a shard's databases: keys, values and their encodings, expiry.
 //! - [`logging`]: the log format.
 //! - [`metrics`](crate::metrics): Prometheus metrics: shard totals published from each shard's timer, the

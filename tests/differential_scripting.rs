@@ -70,6 +70,15 @@ EVAL "return table.concat({'a', 'b'}, ',')" 0
 EVAL "return math.floor(2.7)" 0
 EVAL "return type(unpack)" 0
 EVAL "string.foo = 1" 0
+EVAL "return cjson.encode({1, 2, {a='x', b=cjson.null}})" 0
+EVAL "return cjson.decode('[1,2,{\"a\":[true,false,null]}]')[3].a[1]" 0
+EVAL "return cjson.decode('{bad')" 0
+EVAL "return bit.tohex(bit.bxor(0xff, 0x0f), -4)" 0
+EVAL "return {bit.band(-1, 0xffff), bit.lshift(1, 31), bit.tobit(2^32 + 5)}" 0
+EVAL "return struct.pack('>I2i4', 258, -2)" 0
+EVAL "return {struct.unpack('<h', struct.pack('<h', -300))}" 0
+EVAL "return cmsgpack.unpack(cmsgpack.pack({1, 'two', {3}}))" 0
+EVAL "cjson.x = 1" 0
 EVAL_RO "return redis.call('get', KEYS[1])" 1 s1
 EVAL_RO "return redis.call('set', KEYS[1], 'x')" 1 s1
 SCRIPT LOAD "return 'loaded'"

@@ -303,6 +303,7 @@ fn new_engine() -> mlua::Result<Engine> {
             mlua::LuaOptions::default(),
         )
     };
+    super::libs::register_all(&lua)?;
     let redis = lua.create_table()?;
     install_redis_api(&lua, &redis)?;
     lua.set_named_registry_value(RAW_CALL_KEY, lua.create_function(raw_call)?)?;

@@ -336,3 +336,23 @@ fn redis_benchmark_smoke() {
     let mut c = server.conn();
     assert!(c.cmd(&[b"DBSIZE"]).as_int() > 0);
 }
+
+#[test]
+fn a_second_server_on_a_busy_port_fails_to_start() {
+    let first = Server::start(&["--io_threads", "2"]);
+    let port = first.port.to_string();
+    let out = libellule(&["--port", &port, "--bind", "127.0.0.1", "--io_threads", "2"]);
+    assert!(
+        !out.status.success(),
+        "a second server started on a busy port"
+    );
+    assert!(
+        out.stderr_str().contains("Address already in use"),
+        "stderr: {}",
+        out.stderr_str()
+    );
+    // The first one still serves every connection.
+    for _ in 0..8 {
+        assert_eq!(first.conn().cmd_str("PING"), Reply::simple("PONG"));
+    }
+}

@@ -297,3 +297,27 @@ fn keyspace_notifications() {
     let m = read_message(&mut sub);
     assert_eq!(m[3], b"done");
 }
+
+#[test]
+fn publish_inside_multi_and_scripts_reaches_every_shard() {
+    let s = Server::start(&["--io_threads", "3"]);
+    let mut subs: Vec<RawConn> = (0..6).map(|_| s.conn()).collect();
+    for c in subs.iter_mut() {
+        c.cmd_str("SUBSCRIBE events");
+    }
+    let mut p = s.conn();
+    p.cmd_str("MULTI");
+    p.cmd_str("PUBLISH events in-multi");
+    p.cmd_str("SET after-publish 1");
+    assert_eq!(
+        p.cmd_str("EXEC"),
+        Reply::array(vec![Reply::Int(6), Reply::ok()])
+    );
+    // From a script the reply counts this shard's receivers; every subscriber gets it.
+    let r = p.cmd_str("EVAL \"return redis.call('publish', 'events', 'from-script')\" 0");
+    assert!(matches!(r, Reply::Int(n) if (0..=6).contains(&n)), "{r:?}");
+    for c in subs.iter_mut() {
+        assert_eq!(read_message(c)[2], b"in-multi");
+        assert_eq!(read_message(c)[2], b"from-script");
+    }
+}

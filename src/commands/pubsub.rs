@@ -71,7 +71,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         flags::PUBSUB | flags::LOADING | flags::STALE | flags::FAST,
         (0, 0, 0),
         "@pubsub @fast",
-        Handler::Async(publish),
+        Handler::Conn(publish),
     ),
     CommandSpec::new(
         "spublish",
@@ -79,7 +79,7 @@ pub static COMMANDS: &[CommandSpec] = &[
         flags::PUBSUB | flags::LOADING | flags::STALE | flags::FAST,
         (1, 1, 1),
         "@pubsub @fast",
-        Handler::Async(spublish),
+        Handler::Conn(spublish),
     ),
     CommandSpec::new(
         "pubsub",
@@ -172,21 +172,29 @@ fn sunsubscribe(ctx: &mut ConnCtx, args: Args) {
     unsubscribe_kind(ctx, args, Kind::Shard, b"sunsubscribe");
 }
 
-fn publish_kind(ctx: AsyncCtx, args: OwnedArgs, kind: Kind) -> ReplyFuture {
-    Box::pin(async move {
-        let v = args.view();
-        let n = pubsub::publish(&ctx.shards, kind, v.get(1).to_vec(), v.get(2).to_vec()).await;
+/// PUBLISH / SPUBLISH: inline with one shard, otherwise a visit to every shard.
+fn publish_kind(ctx: &mut ConnCtx, args: Args, kind: Kind) {
+    if ctx.shards.n == 1 {
+        let n = pubsub::deliver_local(ctx.shard, kind, args.get(1), args.get(2));
+        ctx.out.int(n as i64);
+        return;
+    }
+    let shards = ctx.shards.clone();
+    let resp3 = ctx.client.resp3;
+    let (channel, message) = (args.get(1).to_vec(), args.get(2).to_vec());
+    ctx.deferred = Some(Box::pin(async move {
+        let n = pubsub::publish(&shards, kind, channel, message).await;
         let mut buf = Vec::new();
-        ctx.writer(&mut buf).int(n as i64);
+        crate::protocol::reply::ReplyWriter::new(&mut buf, resp3).int(n as i64);
         buf
-    })
+    }));
 }
 
-fn publish(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
+fn publish(ctx: &mut ConnCtx, args: Args) {
     publish_kind(ctx, args, Kind::Channel)
 }
 
-fn spublish(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
+fn spublish(ctx: &mut ConnCtx, args: Args) {
     publish_kind(ctx, args, Kind::Shard)
 }
 

@@ -613,6 +613,31 @@ fn execute(run: &mut RunState, owned: &OwnedArgs) -> Result<Vec<u8>, String> {
     }
     let mut buf = Vec::new();
     let now = now_ms();
+    if (spec.name == "publish" || spec.name == "spublish") && data.nshards > 1 {
+        // A script cannot wait for the other shards: deliver here now, and send the
+        // message to the others (it reaches them after the script). The reply counts
+        // the receivers of this shard.
+        use crate::server::pubsub::{deliver_local, Kind};
+        let kind = if spec.name == "publish" {
+            Kind::Channel
+        } else {
+            Kind::Shard
+        };
+        let (channel, message) = (args.get(1).to_vec(), args.get(2).to_vec());
+        let n = deliver_local(data, kind, &channel, &message);
+        let shards = crate::shard::local_shards();
+        for s in (0..data.nshards).filter(|&s| s != data.id) {
+            let (c, m) = (channel.clone(), message.clone());
+            shards.send_later(
+                s,
+                Box::new(move |d: &mut ShardData| {
+                    deliver_local(d, kind, &c, &m);
+                }),
+            );
+        }
+        ReplyWriter::new(&mut buf, run.resp3_calls).int(n as i64);
+        return Ok(buf);
+    }
     match spec.handler {
         Handler::Keyed { run: f, .. } => {
             let mut ctx = Ctx {

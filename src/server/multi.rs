@@ -173,8 +173,9 @@ fn plan(client: &ClientState, queued: &[Queued], shards: &Shards, dbnum: usize) 
             }
             Handler::Conn(_) => {
                 p.has_conn = true;
-                // Scripts name their keys through numkeys: treat them as global.
-                if q.spec.name.starts_with("eval") {
+                // Scripts (keys through numkeys) and PUBLISH (every shard) may need
+                // other shards: treat them as global.
+                if q.spec.name.starts_with("eval") || q.spec.name.ends_with("publish") {
                     p.global = true;
                 }
                 if q.spec.name == "select" && args.len() == 2 {

@@ -472,6 +472,17 @@ impl Shards {
         }
     }
 
+    /// Sends `job` to another shard without waiting for it: a detached task delivers it
+    /// (at once unless the channel is full, then as soon as there is room), so the job
+    /// is never dropped. Jobs sent this way from one task arrive in order.
+    pub fn send_later(&self, shard: usize, job: Job) {
+        let senders = self.senders.as_ref().expect("mesh joined").clone();
+        glommio::spawn_local(async move {
+            let _ = senders.send_to(shard, job).await;
+        })
+        .detach();
+    }
+
     /// Runs `f` on every shard concurrently; results in shard order.
     pub async fn run_on_all<R, F>(&self, f: F) -> Vec<R>
     where

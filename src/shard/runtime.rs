@@ -48,6 +48,27 @@ pub fn shard_count(config: &Config) -> usize {
     n.clamp(1, MAX_SHARDS)
 }
 
+/// Checks that no other process listens on `ip:port`. The shards' listeners share the
+/// port through SO_REUSEPORT, which would also let them join the listeners of another
+/// Libellule started by the same user: a second server must fail like Redis does
+/// ("Address already in use"), not silently split the connections with the first.
+/// A socket without SO_REUSEPORT cannot bind a port anyone else listens on.
+fn probe_port_free(ip: IpAddr, port: u16) -> std::io::Result<()> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let domain = if ip.is_ipv6() {
+        Domain::IPV6
+    } else {
+        Domain::IPV4
+    };
+    let sock = Socket::new(domain, Type::STREAM.cloexec(), Some(Protocol::TCP))?;
+    sock.set_reuse_address(true)?;
+    if ip.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.bind(&SocketAddr::new(ip, port).into())?;
+    Ok(())
+}
+
 fn bind_listener(ip: IpAddr, port: u16, backlog: u32) -> std::io::Result<RawFd> {
     use socket2::{Domain, Protocol, Socket, Type};
     let addr = SocketAddr::new(ip, port);
@@ -103,6 +124,12 @@ pub fn run(config: Config) -> Result<(), String> {
             n,
             cpus.len()
         );
+    }
+    // A port another process listens on fails the start with a clear message.
+    for b in &config.bind {
+        let ip = parse_bind(b)?;
+        probe_port_free(ip, config.port)
+            .map_err(|e| format!("could not listen on {b}:{}: {e}", config.port))?;
     }
     // Bind shard 0's listeners up front so a busy port fails the start with a clear message.
     let mut first_listeners = Some(bind_all(&config)?);

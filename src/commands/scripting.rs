@@ -123,8 +123,6 @@ fn eval_generic(ctx: &mut ConnCtx, args: Args, by_sha: bool, readonly: bool) {
     let keys: Vec<Vec<u8>> = (3..3 + nk).map(|i| args.get(i).to_vec()).collect();
     let argv: Vec<Vec<u8>> = (3 + nk..args.len()).map(|i| args.get(i).to_vec()).collect();
     let db = ctx.client.db;
-    let mut client = ctx.client.clone();
-    client.in_exec = true;
     let call = ScriptCall {
         sha,
         keys,
@@ -133,7 +131,7 @@ fn eval_generic(ctx: &mut ConnCtx, args: Args, by_sha: bool, readonly: bool) {
         resp3: ctx.client.resp3,
         readonly,
         borrowed: Vec::new(),
-        client,
+        client_id: ctx.client.id,
     };
     let home = ctx.shard.id;
     let local = call.keys.iter().all(|k| ctx.shards.owner(k) == home);

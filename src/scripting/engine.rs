@@ -180,8 +180,9 @@ pub struct ScriptCall {
     pub readonly: bool,
     /// Keys of other shards lent to this one for the call: (db, key).
     pub borrowed: Vec<(usize, Vec<u8>)>,
-    /// A snapshot of the caller (for connection commands called from the script).
-    pub client: ClientState,
+    /// The caller's client id (connection commands called from the script see a client
+    /// with this id, the script's database and protocol).
+    pub client_id: u64,
 }
 
 /// The outcome of a run: the encoded reply, and whether the script wrote.
@@ -216,7 +217,7 @@ struct RunState {
     started: Instant,
     threshold_ms: u64,
     shard: usize,
-    client: ClientState,
+    client_id: u64,
     killed_line: Option<i32>,
 }
 
@@ -530,12 +531,12 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, LuaValue)> {
             "ERR Please specify at least one argument for this redis lib call",
         );
     }
-    let mut argv: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+    let mut owned = OwnedArgs::default();
     for a in args.iter() {
         match a {
-            LuaValue::String(s) => argv.push(s.as_bytes().to_vec()),
-            LuaValue::Integer(n) => argv.push(itoa::Buffer::new().format(*n).as_bytes().to_vec()),
-            LuaValue::Number(n) => argv.push(number_arg(*n)),
+            LuaValue::String(s) => owned.push(&s.as_bytes()),
+            LuaValue::Integer(n) => owned.push(itoa::Buffer::new().format(*n).as_bytes()),
+            LuaValue::Number(n) => owned.push(&number_arg(*n)),
             _ => {
                 return err_value(
                     lua,
@@ -544,7 +545,6 @@ fn raw_call(lua: &Lua, args: MultiValue) -> mlua::Result<(bool, LuaValue)> {
             }
         }
     }
-    let owned = OwnedArgs::from_slices(&argv.iter().map(|a| a.as_slice()).collect::<Vec<_>>());
     let result = RUN.with(|r| {
         let mut guard = r.borrow_mut();
         let Some(run) = guard.as_mut() else {
@@ -649,12 +649,12 @@ fn execute(run: &mut RunState, owned: &OwnedArgs) -> Result<Vec<u8>, String> {
             f(&mut ctx, args);
         }
         Handler::Conn(f) => {
-            run.client.db = run.db;
-            run.client.resp3 = run.resp3_calls;
-            let handle: crate::server::client::ClientRef =
-                Rc::new(RefCell::new(run.client.clone()));
+            let mut client = ClientState::new(run.client_id, data.id, true);
+            client.db = run.db;
+            client.resp3 = run.resp3_calls;
+            client.in_exec = true;
+            let handle: crate::server::client::ClientRef = Rc::new(RefCell::new(client.clone()));
             let shards = crate::shard::local_shards();
-            let mut client = run.client.clone();
             let mut ctx = ConnCtx {
                 client: &mut client,
                 shards: &shards,
@@ -820,7 +820,7 @@ pub fn run_script(d: &mut ShardData, call: ScriptCall) -> ScriptResult {
             started: Instant::now(),
             threshold_ms,
             shard,
-            client: call.client,
+            client_id: call.client_id,
             killed_line: None,
         })
     });

@@ -215,16 +215,7 @@ const HASH_NOT_FLOAT: &[u8] = b"ERR hash value is not a float";
 /// The conversion thresholds as this shard's configuration has them
 /// (`hash-max-listpack-entries`, `hash-max-listpack-value`; CONFIG SET changes them).
 fn limits(shard: &ShardData) -> Limits {
-    let get = |name: &str, default: usize| {
-        let parsed = match shard.config.extra.get(name) {
-            Some(v) => v.parse::<u64>().ok(),
-            None => shard
-                .config
-                .get_one(name)
-                .and_then(|v| v.parse::<u64>().ok()),
-        };
-        parsed.map_or(default, |v| usize::try_from(v).unwrap_or(usize::MAX))
-    };
+    let get = |name: &str, default: usize| shard.config_usize(name, default);
     let d = Limits::default();
     Limits {
         max_entries: get("hash-max-listpack-entries", d.max_entries),

@@ -190,15 +190,7 @@ const NOT_POSITIVE: &[u8] = b"ERR value is out of range, must be positive";
 
 /// `set-max-intset-entries` as this shard's configuration has it (CONFIG SET changes it).
 pub fn max_intset(shard: &ShardData) -> usize {
-    let name = "set-max-intset-entries";
-    let parsed = match shard.config.extra.get(name) {
-        Some(v) => v.parse::<u64>().ok(),
-        None => shard
-            .config
-            .get_one(name)
-            .and_then(|v| v.parse::<u64>().ok()),
-    };
-    parsed.map_or(512, |v| usize::try_from(v).unwrap_or(usize::MAX))
+    shard.config_usize("set-max-intset-entries", 512)
 }
 
 /// What a read lookup of a set found.

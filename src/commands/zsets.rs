@@ -177,16 +177,7 @@ const NOT_POSITIVE: &[u8] = b"ERR value is out of range, must be positive";
 /// The conversion thresholds as this shard's configuration has them
 /// (`zset-max-listpack-entries`, `zset-max-listpack-value`; CONFIG SET changes them).
 pub fn limits(shard: &ShardData) -> Limits {
-    let get = |name: &str, default: usize| {
-        let parsed = match shard.config.extra.get(name) {
-            Some(v) => v.parse::<u64>().ok(),
-            None => shard
-                .config
-                .get_one(name)
-                .and_then(|v| v.parse::<u64>().ok()),
-        };
-        parsed.map_or(default, |v| usize::try_from(v).unwrap_or(usize::MAX))
-    };
+    let get = |name: &str, default: usize| shard.config_usize(name, default);
     let d = Limits::default();
     Limits {
         max_entries: get("zset-max-listpack-entries", d.max_entries),

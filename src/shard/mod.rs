@@ -187,6 +187,20 @@ impl ShardData {
         self
     }
 
+    /// A size-like configuration parameter (`hash-max-listpack-entries`,
+    /// `set-max-intset-entries`...) as this shard's configuration has it now (CONFIG SET
+    /// changes it); `default` when it is unset or unreadable.
+    pub fn config_usize(&self, name: &str, default: usize) -> usize {
+        let parsed = match self.config.extra.get(name) {
+            Some(v) => v.parse::<u64>().ok(),
+            None => self
+                .config
+                .get_one(name)
+                .and_then(|v| v.parse::<u64>().ok()),
+        };
+        parsed.map_or(default, |v| usize::try_from(v).unwrap_or(usize::MAX))
+    }
+
     /// Recomputes what this shard derives from its configuration (after start-up and
     /// every CONFIG SET).
     pub fn apply_config(&mut self) {

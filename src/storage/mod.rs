@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod hash;
+pub mod hyperloglog;
 pub mod key;
 pub mod set;
 pub mod value;

@@ -59,7 +59,11 @@ fn redis_crate_round_trip() {
         assert_eq!(len, 2);
         let raw: Vec<u8> = con.get("d").unwrap();
         assert_eq!(raw, vec![0x00, 0x00]);
-        let pos: i64 = redis::cmd("BITPOS").arg("c").arg(0).query(&mut con).unwrap();
+        let pos: i64 = redis::cmd("BITPOS")
+            .arg("c")
+            .arg(0)
+            .query(&mut con)
+            .unwrap();
         assert_eq!(pos, 8);
         let r: Vec<Option<i64>> = redis::cmd("BITFIELD")
             .arg("f")
@@ -118,7 +122,10 @@ fn keyspace_events_and_watch() {
     let s = Server::start(&["--io_threads", "3"]);
     let mut sub = s.conn();
     let mut c = s.conn();
-    assert_eq!(c.cmd_str("CONFIG SET notify-keyspace-events KEA"), Reply::ok());
+    assert_eq!(
+        c.cmd_str("CONFIG SET notify-keyspace-events KEA"),
+        Reply::ok()
+    );
     sub.cmd_str("PSUBSCRIBE __keyevent@0__:*");
     c.cmd_str("SETBIT b 3 1");
     c.cmd_str("SETBIT b 3 1"); // unchanged: no event
@@ -185,7 +192,10 @@ fn cross_shard_bitop_is_atomic() {
         })
     };
     for _ in 0..500 {
-        assert_eq!(c.cmd_str(&format!("BITOP XOR {dst} {a} {b}")), Reply::Int(1));
+        assert_eq!(
+            c.cmd_str(&format!("BITOP XOR {dst} {a} {b}")),
+            Reply::Int(1)
+        );
         // Equal sources XOR to zero unless BITOP saw half of a MULTI.
         assert_eq!(c.cmd_str(&format!("GET {dst}")), Reply::bulk([0u8]));
     }

@@ -407,8 +407,12 @@ fn random_line(rng: &mut SmallRng) -> String {
             l
         }
         11 => format!("GET {}", k(rng)),
-        12 => format!("APPEND {} {}", k(rng), ["x", "\"\\x00\\xff\"", "HYLL"][rng.gen_range(0..3)]),
-        13 | 14 | 15 => {
+        12 => format!(
+            "APPEND {} {}",
+            k(rng),
+            ["x", "\"\\x00\\xff\"", "HYLL"][rng.gen_range(0..3)]
+        ),
+        13..=15 => {
             let n = rng.gen_range(0..40);
             let els: Vec<String> = (0..n)
                 .map(|_| format!("e{}", rng.gen_range(0..3000)))
@@ -434,7 +438,10 @@ fn random_line(rng: &mut SmallRng) -> String {
 
 fn run_random(io: &str) {
     let seed: u64 = match std::env::var("DIFF_SEED") {
-        Ok(s) => s.trim().parse().expect("DIFF_SEED must be an unsigned integer"),
+        Ok(s) => s
+            .trim()
+            .parse()
+            .expect("DIFF_SEED must be an unsigned integer"),
         Err(_) => SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap()
@@ -504,7 +511,10 @@ fn hll_interop() {
             d.lib.cmd(&[b"SET", copy.as_bytes(), &bytes]);
             let want = d.redis.cmd(&[b"PFCOUNT", key.as_bytes()]);
             let got = d.lib.cmd(&[b"PFCOUNT", copy.as_bytes()]);
-            assert_eq!(want, got, "count of redis's {key} ({n} elements) in libellule");
+            assert_eq!(
+                want, got,
+                "count of redis's {key} ({n} elements) in libellule"
+            );
             // libellule -> redis
             for chunk in els.chunks(1000) {
                 let mut args: Vec<&[u8]> = vec![b"PFADD", key.as_bytes()];
@@ -517,7 +527,10 @@ fn hll_interop() {
             let back = d.redis.cmd(&[b"PFCOUNT", copy.as_bytes()]);
             assert_eq!(back, d.lib.cmd(&[b"PFCOUNT", key.as_bytes()]));
             let c = want.as_int() as f64;
-            assert!((c - n as f64).abs() <= n as f64 * 0.05 + 1.0, "{key}: {c} for {n}");
+            assert!(
+                (c - n as f64).abs() <= n as f64 * 0.05 + 1.0,
+                "{key}: {c} for {n}"
+            );
         }
         d.line("PFCOUNT a b c d");
         d.line("PFCOUNT a-copy b-copy c-copy d-copy");

@@ -39,10 +39,16 @@ fn accuracy_and_layout() {
         let n: i64 = con.pfcount("h").unwrap();
         assert_eq!(n, 1);
         let raw: Vec<u8> = con.get("h").unwrap();
-        assert_eq!(&raw[8..16], &[1, 0, 0, 0, 0, 0, 0, 0], "PFCOUNT caches the count");
+        assert_eq!(
+            &raw[8..16],
+            &[1, 0, 0, 0, 0, 0, 0, 0],
+            "PFCOUNT caches the count"
+        );
         let mut added = 0;
         for chunk in 0..50 {
-            let els: Vec<String> = (0..2000).map(|i| format!("e{}", chunk * 2000 + i)).collect();
+            let els: Vec<String> = (0..2000)
+                .map(|i| format!("e{}", chunk * 2000 + i))
+                .collect();
             let _: bool = con.pfadd("big", els).unwrap();
             added += 2000;
             let c: i64 = con.pfcount("big").unwrap();
@@ -166,7 +172,10 @@ fn keyspace_events_and_watch() {
     let s = Server::start(&["--io_threads", "3"]);
     let mut sub = s.conn();
     let mut c = s.conn();
-    assert_eq!(c.cmd_str("CONFIG SET notify-keyspace-events KEA"), Reply::ok());
+    assert_eq!(
+        c.cmd_str("CONFIG SET notify-keyspace-events KEA"),
+        Reply::ok()
+    );
     sub.cmd_str("PSUBSCRIBE __keyevent@0__:*");
     c.cmd_str("PFADD h a");
     c.cmd_str("PFADD h a"); // no register changed: no event

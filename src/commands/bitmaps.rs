@@ -11,8 +11,8 @@
 
 use crate::commands::keys::{cross_setup, lookup_read, split};
 use crate::commands::{
-    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_INT,
-    SYNTAX_ERR, WRONGTYPE,
+    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_INT, SYNTAX_ERR,
+    WRONGTYPE,
 };
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::shard::{now_ms, ShardData};
@@ -525,7 +525,12 @@ fn bitop_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 let now = now_ms();
                 items
                     .into_iter()
-                    .map(|(i, k)| (i, source_bytes(lookup_read(d, db, &k, now).map(|e| &e.value))))
+                    .map(|(i, k)| {
+                        (
+                            i,
+                            source_bytes(lookup_read(d, db, &k, now).map(|e| &e.value)),
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
             .await;
@@ -645,7 +650,11 @@ pub fn set_field(p: &mut [u8], offset: u64, bits: u32, value: u64) {
 /// Redis's unsigned overflow check: `Some(value to store)` unless FAIL overflowed (then
 /// `None`); the flag says whether it overflowed.
 fn unsigned_apply(value: u64, incr: i64, bits: u32, ow: Overflow) -> (bool, u64) {
-    let max = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let max = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let maxincr = max.wrapping_sub(value) as i64;
     let minincr = (value as i64).wrapping_neg();
     let wrap = || value.wrapping_add(incr as u64) & max;
@@ -688,8 +697,7 @@ fn signed_apply(value: i64, incr: i64, bits: u32, ow: Overflow) -> (bool, i64) {
         }
         c as i64
     };
-    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr)
-    {
+    if value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr) {
         match ow {
             Overflow::Wrap => (true, wrap()),
             Overflow::Sat => (true, max),

@@ -285,7 +285,13 @@ fn pfcount_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
 /// Writes a union into the destination `key` (created empty and sparse when missing):
 /// promoted to dense when a source was dense, every non-zero register raised, the cache
 /// invalidated, and the `pfadd` event raised.
-fn store_union(d: &mut ShardData, db: usize, key: &[u8], u: &Union, now: u64) -> Result<(), &'static [u8]> {
+fn store_union(
+    d: &mut ShardData,
+    db: usize,
+    key: &[u8],
+    u: &Union,
+    now: u64,
+) -> Result<(), &'static [u8]> {
     let max_bytes = sparse_max_bytes(d);
     let dbm: &mut Db = &mut d.dbs[db];
     if dbm.lookup(key, now).is_none() {
@@ -479,9 +485,7 @@ pub fn selftest(sparse_max: u64) -> Result<(), String> {
             let maxerr = if j == 10 { relerr * 6.0 } else { relerr * 5.0 }.max(1.0 / j as f64);
             let err = (a as f64 - j as f64).abs() / j as f64;
             if err > maxerr && j >= 10 {
-                return Err(format!(
-                    "TESTFAILED Too big error. card:{j} abserr:{err}"
-                ));
+                return Err(format!("TESTFAILED Too big error. card:{j} abserr:{err}"));
             }
             checkpoint *= 10;
         }

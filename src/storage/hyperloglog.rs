@@ -269,7 +269,12 @@ pub fn to_dense(v: &mut Vec<u8>) -> Result<(), Corrupt> {
 /// Raises register `index` of a sparse sketch to `count`, rewriting the opcode that
 /// covers it, merging equal neighbours, and promoting to dense when needed (a value above
 /// 32, or a string that would grow past `max_bytes`). True when a register changed.
-pub fn sparse_set(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: u64) -> Result<bool, Corrupt> {
+pub fn sparse_set(
+    v: &mut Vec<u8>,
+    index: usize,
+    count: u8,
+    max_bytes: u64,
+) -> Result<bool, Corrupt> {
     if count > VAL_MAX_VALUE {
         return promote(v, index, count);
     }
@@ -405,7 +410,12 @@ pub fn add(v: &mut Vec<u8>, ele: &[u8], max_bytes: u64) -> Result<bool, Corrupt>
 }
 
 /// Raises register `index` to `count` in either encoding.
-pub fn set_register(v: &mut Vec<u8>, index: usize, count: u8, max_bytes: u64) -> Result<bool, Corrupt> {
+pub fn set_register(
+    v: &mut Vec<u8>,
+    index: usize,
+    count: u8,
+    max_bytes: u64,
+) -> Result<bool, Corrupt> {
     match v[4] {
         DENSE => Ok(dense_raise(&mut v[HDR..], index, count)),
         SPARSE => sparse_set(v, index, count, max_bytes),
@@ -585,7 +595,10 @@ mod tests {
         to_dense(&mut d).unwrap();
         for i in 0..3000u32 {
             let e = i.to_string();
-            assert_eq!(add(&mut s, e.as_bytes(), 1 << 20), add(&mut d, e.as_bytes(), 1 << 20));
+            assert_eq!(
+                add(&mut s, e.as_bytes(), 1 << 20),
+                add(&mut d, e.as_bytes(), 1 << 20)
+            );
         }
         assert_eq!(s[4], SPARSE);
         assert_eq!(count(&s), count(&d));

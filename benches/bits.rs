@@ -18,7 +18,7 @@ fn bench_hll(c: &mut Criterion) {
         b.iter(|| {
             let mut s = hll::new_sparse();
             for e in &els[..200] {
-                let _ = hll::add(&mut s, e, 3000);
+                let _ = hll::add(&mut s, e, 3000, &mut 0);
             }
             black_box(s.len())
         })
@@ -29,7 +29,7 @@ fn bench_hll(c: &mut Criterion) {
     c.bench_function("pfadd_dense_one", |b| {
         b.iter(|| {
             i = (i + 1) % els.len();
-            black_box(hll::add(&mut dense, &els[i], 3000).unwrap())
+            black_box(hll::add(&mut dense, &els[i], 3000, &mut 0).unwrap())
         })
     });
     c.bench_function("murmur64a_16b", |b| {
@@ -40,7 +40,7 @@ fn bench_hll(c: &mut Criterion) {
     });
     let mut sparse = hll::new_sparse();
     for e in &els[..500] {
-        let _ = hll::add(&mut sparse, e, 3000);
+        let _ = hll::add(&mut sparse, e, 3000, &mut 0);
     }
     c.bench_function("pfcount_sparse_500", |b| {
         b.iter(|| black_box(hll::count(&sparse).unwrap()))

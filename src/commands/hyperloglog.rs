@@ -175,8 +175,9 @@ fn pfadd(ctx: &mut Ctx, args: Args) {
         .peek(key, now)
         .and_then(|e| e.value.make_raw())
         .expect("string present");
+    let mut past = 0u8;
     for i in 2..args.len() {
-        match hll::add(buf, args.get(i), max_bytes) {
+        match hll::add(buf, args.get(i), max_bytes, &mut past) {
             Ok(true) => updated += 1,
             Ok(false) => {}
             Err(_) => return out.error(INVALIDOBJ),
@@ -304,9 +305,10 @@ fn store_union(
     if u.dense {
         hll::to_dense(buf).map_err(|_| INVALIDOBJ)?;
     }
+    let mut past = 0u8;
     for (j, &m) in u.max.iter().enumerate() {
         if m != 0 {
-            let _ = hll::set_register(buf, j, m, max_bytes);
+            let _ = hll::set_register(buf, j, m, max_bytes, &mut past);
         }
     }
     hll::invalidate(buf);
@@ -472,8 +474,9 @@ pub fn selftest(sparse_max: u64) -> Result<(), String> {
     let mut checkpoint = 1u64;
     for j in 1..=100_000u64 {
         let ele = (j ^ 0x5555_5555).to_le_bytes();
-        hll::add(&mut dense, &ele, sparse_max).map_err(|_| "TESTFAILED add".to_string())?;
-        hll::add(&mut sparse, &ele, sparse_max).map_err(|_| "TESTFAILED add".to_string())?;
+        hll::add(&mut dense, &ele, sparse_max, &mut 0).map_err(|_| "TESTFAILED add".to_string())?;
+        hll::add(&mut sparse, &ele, sparse_max, &mut 0)
+            .map_err(|_| "TESTFAILED add".to_string())?;
         if j == checkpoint {
             let a = hll::count(&dense).map_err(|_| "TESTFAILED count".to_string())?;
             let b = hll::count(&sparse).map_err(|_| "TESTFAILED count".to_string())?;

@@ -196,6 +196,13 @@ pub enum Op {
 /// reads its missing second byte as 0 (as Redis reads the string's terminator).
 #[inline]
 pub fn decode(s: &[u8], p: usize) -> (Op, usize) {
+    decode_with(s, p, 0)
+}
+
+/// [`decode`] where the byte just past the end of `s` reads as `past` (see
+/// [`sparse_set`] on that byte).
+#[inline]
+fn decode_with(s: &[u8], p: usize, past: u8) -> (Op, usize) {
     let b = s[p];
     if b & 0xc0 == 0 {
         (
@@ -206,7 +213,7 @@ pub fn decode(s: &[u8], p: usize) -> (Op, usize) {
             1,
         )
     } else if b & 0xc0 == 0x40 {
-        let lo = s.get(p + 1).copied().unwrap_or(0) as usize;
+        let lo = s.get(p + 1).copied().unwrap_or(past) as usize;
         (
             Op::Zero {
                 len: ((((b & 0x3f) as usize) << 8) | lo) + 1,
@@ -232,8 +239,15 @@ fn val_byte(val: u8, len: usize) -> u8 {
 }
 
 /// Converts a sparse sketch to dense in place (header kept, encoding byte changed).
-/// A dense sketch is left alone.
+/// A dense sketch is left alone. Opcodes must cover exactly 16384 registers: a `VAL`
+/// running past the end is an error even when the registers before it add up (as in
+/// Redis releases carrying the CVE-2025-32023 fix, such as the reference 7.0.15).
 pub fn to_dense(v: &mut Vec<u8>) -> Result<(), Corrupt> {
+    to_dense_with(v, 0)
+}
+
+/// [`to_dense`] with the byte past the end reading as `past`.
+fn to_dense_with(v: &mut Vec<u8>, past: u8) -> Result<(), Corrupt> {
     if v[4] == DENSE {
         return Ok(());
     }
@@ -244,12 +258,12 @@ pub fn to_dense(v: &mut Vec<u8>) -> Result<(), Corrupt> {
     let mut idx = 0usize;
     let mut p = HDR;
     while p < v.len() {
-        let (op, n) = decode(v, p);
+        let (op, n) = decode_with(v, p, past);
         match op {
             Op::Zero { len, .. } => idx += len,
             Op::Val { val, len } => {
                 if idx + len > REGISTERS {
-                    break;
+                    return Err(Corrupt);
                 }
                 for r in idx..idx + len {
                     dense_set(regs, r, val);
@@ -269,14 +283,23 @@ pub fn to_dense(v: &mut Vec<u8>) -> Result<(), Corrupt> {
 /// Raises register `index` of a sparse sketch to `count`, rewriting the opcode that
 /// covers it, merging equal neighbours, and promoting to dense when needed (a value above
 /// 32, or a string that would grow past `max_bytes`). True when a register changed.
+/// An in-place update marks the cached cardinality stale at once (as Redis does, so a
+/// later error in the same PFADD leaves it stale); a promotion keeps the header as is.
+///
+/// `past` is the byte just past the string's end. Redis keeps a terminator there, but a
+/// rewrite of a corrupt sketch that ends in a truncated `XZERO` leaves the new
+/// sequence's last byte in that position, and later updates in the same command read it
+/// as the `XZERO`'s second byte; callers thread one `past` (starting at 0) through the
+/// updates of one command.
 pub fn sparse_set(
     v: &mut Vec<u8>,
     index: usize,
     count: u8,
     max_bytes: u64,
+    past: &mut u8,
 ) -> Result<bool, Corrupt> {
     if count > VAL_MAX_VALUE {
-        return promote(v, index, count);
+        return promote(v, index, count, *past);
     }
     let mut p = HDR;
     let mut first = 0usize;
@@ -284,7 +307,7 @@ pub fn sparse_set(
     let mut span = 0usize;
     let mut found = None;
     while p < v.len() {
-        let (op, n) = decode(v, p);
+        let (op, n) = decode_with(v, p, *past);
         span = match op {
             Op::Zero { len, .. } | Op::Val { len, .. } => len,
         };
@@ -323,7 +346,10 @@ pub fn sparse_set(
             }
             if len == 1 {
                 v[p] = val_byte(count, 1);
-                merge_neighbours(v, prev.unwrap_or(HDR));
+                if merge_neighbours(v, prev.unwrap_or(HDR)) {
+                    *past = 0;
+                }
+                invalidate(v);
                 return Ok(true);
             }
             if index != first {
@@ -340,7 +366,10 @@ pub fn sparse_set(
         Op::Zero { len, xzero } => {
             if !xzero && len == 1 {
                 v[p] = val_byte(count, 1);
-                merge_neighbours(v, prev.unwrap_or(HDR));
+                if merge_neighbours(v, prev.unwrap_or(HDR)) {
+                    *past = 0;
+                }
+                invalidate(v);
                 return Ok(true);
             }
             if index != first {
@@ -354,25 +383,36 @@ pub fn sparse_set(
         }
     }
     if n > oplen && (v.len() + n - oplen) as u64 > max_bytes {
-        return promote(v, index, count);
+        return promote(v, index, count, *past);
     }
-    let end = (p + oplen).min(v.len());
+    let old_len = v.len();
+    let end = (p + oplen).min(old_len);
     v.splice(p..end, seq[..n].iter().copied());
-    merge_neighbours(v, prev.unwrap_or(HDR));
+    // A corrupt sketch may end in the middle of an `XZERO`: Redis then sizes the string
+    // as if both bytes had been there, dropping the new sequence's last byte.
+    let new_len = old_len + n - oplen;
+    *past = if p + n > new_len { seq[new_len - p] } else { 0 };
+    v.truncate(new_len);
+    if merge_neighbours(v, prev.unwrap_or(HDR)) {
+        *past = 0;
+    }
+    invalidate(v);
     Ok(true)
 }
 
 /// Converts to dense and raises the register there (the promotion path of
 /// [`sparse_set`]).
-fn promote(v: &mut Vec<u8>, index: usize, count: u8) -> Result<bool, Corrupt> {
-    to_dense(v)?;
+fn promote(v: &mut Vec<u8>, index: usize, count: u8, past: u8) -> Result<bool, Corrupt> {
+    to_dense_with(v, past)?;
     dense_raise(&mut v[HDR..], index, count);
     Ok(true)
 }
 
 /// After an update, joins adjacent `VAL` opcodes of equal value whose runs fit in one
-/// opcode, looking at up to five opcodes from `from` (as Redis does).
-fn merge_neighbours(v: &mut Vec<u8>, from: usize) {
+/// opcode, looking at up to five opcodes from `from` (as Redis does). True when
+/// something was merged.
+fn merge_neighbours(v: &mut Vec<u8>, from: usize) -> bool {
+    let mut merged = false;
     let mut p = from;
     let mut budget = 5;
     while p < v.len() && budget > 0 {
@@ -396,17 +436,20 @@ fn merge_neighbours(v: &mut Vec<u8>, from: usize) {
             if v1 == v2 && l1 + l2 <= VAL_MAX_LEN {
                 v[p + 1] = val_byte(v1, l1 + l2);
                 v.remove(p);
+                merged = true;
                 continue;
             }
         }
         p += 1;
     }
+    merged
 }
 
 /// Adds an element to a sketch (sparse or dense). True when a register changed.
-pub fn add(v: &mut Vec<u8>, ele: &[u8], max_bytes: u64) -> Result<bool, Corrupt> {
+/// `past` is as for [`sparse_set`].
+pub fn add(v: &mut Vec<u8>, ele: &[u8], max_bytes: u64, past: &mut u8) -> Result<bool, Corrupt> {
     let (index, count) = pattern(ele);
-    set_register(v, index, count, max_bytes)
+    set_register(v, index, count, max_bytes, past)
 }
 
 /// Raises register `index` to `count` in either encoding.
@@ -415,10 +458,11 @@ pub fn set_register(
     index: usize,
     count: u8,
     max_bytes: u64,
+    past: &mut u8,
 ) -> Result<bool, Corrupt> {
     match v[4] {
         DENSE => Ok(dense_raise(&mut v[HDR..], index, count)),
-        SPARSE => sparse_set(v, index, count, max_bytes),
+        SPARSE => sparse_set(v, index, count, max_bytes, past),
         _ => Err(Corrupt),
     }
 }
@@ -443,7 +487,7 @@ pub fn merge_into(max: &mut [u8], s: &[u8]) -> Result<(), Corrupt> {
             Op::Zero { len, .. } => i += len,
             Op::Val { val, len } => {
                 if i + len > REGISTERS {
-                    break;
+                    return Err(Corrupt);
                 }
                 for m in &mut max[i..i + len] {
                     if val > *m {
@@ -596,8 +640,8 @@ mod tests {
         for i in 0..3000u32 {
             let e = i.to_string();
             assert_eq!(
-                add(&mut s, e.as_bytes(), 1 << 20),
-                add(&mut d, e.as_bytes(), 1 << 20)
+                add(&mut s, e.as_bytes(), 1 << 20, &mut 0),
+                add(&mut d, e.as_bytes(), 1 << 20, &mut 0)
             );
         }
         assert_eq!(s[4], SPARSE);

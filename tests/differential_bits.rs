@@ -238,6 +238,30 @@ APPEND h xyz
 PFCOUNT h
 SETBIT h2 200 1
 PFCOUNT h2
+# Corrupt sparse sketches: registers past 16384, truncated XZERO at the end.
+SET t "HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff\x80"
+PFCOUNT t t
+PFDEBUG TODENSE t
+PFMERGE t2 t
+PFADD t a b c
+GET t
+SET t "HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff\x00"
+PFCOUNT t t
+PFADD t a b c
+GET t
+SET t "HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xfe\x81"
+PFCOUNT t t
+PFMERGE t2 t
+SET t "HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x20\x00\x5f"
+PFADD t e1 e2 e3 e4 e5 e6 e7 e8 e9 e10 e11 e12 e13 e14 e15 e16 e17 e18 e19 e20
+GET t
+PFCOUNT t
+PFADD t e21 e22 e23 e24 e25 e26 e27 e28 e29 e30
+GET t
+SET t "HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f"
+PFADD t x1 x2 x3 x4 x5 x6 x7 x8
+GET t
+PFDEBUG DECODE t
 PFSELFTEST
 "#;
 

@@ -305,6 +305,17 @@ pub fn find_bit(s: &[u8], bit: bool, from: u64, to: u64) -> Option<u64> {
         }
         pos += 1;
     }
+    // Whole 64-bit words (big-endian, so bit order matches the string's).
+    let skip_word = if bit { 0u64 } else { u64::MAX };
+    while pos + 63 <= to {
+        let at = (pos >> 3) as usize;
+        let w = u64::from_be_bytes(s[at..at + 8].try_into().expect("8 bytes"));
+        if w != skip_word {
+            let x = if bit { w } else { !w };
+            return Some(pos + x.leading_zeros() as u64);
+        }
+        pos += 64;
+    }
     // Whole bytes.
     let skip = if bit { 0u8 } else { 0xff };
     while pos + 7 <= to {
@@ -880,4 +891,72 @@ fn bitfield(ctx: &mut Ctx, args: Args) {
 /// `BITFIELD_RO key [GET type offset ...]`
 fn bitfield_ro(ctx: &mut Ctx, args: Args) {
     bitfield_generic(ctx, args, true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive_bit(s: &[u8], i: u64) -> bool {
+        s[(i >> 3) as usize] & (0x80 >> (i & 7)) != 0
+    }
+
+    #[test]
+    fn find_and_count_match_a_naive_scan() {
+        let mut seed = 12345u64;
+        for len in [1usize, 2, 7, 8, 9, 17, 40] {
+            for round in 0..50 {
+                let s: Vec<u8> = (0..len)
+                    .map(|i| {
+                        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                        match round % 3 {
+                            0 => (seed >> 56) as u8,
+                            1 => {
+                                if i == len / 2 {
+                                    0xfe
+                                } else {
+                                    0xff
+                                }
+                            }
+                            _ => {
+                                if i == len - 1 {
+                                    1
+                                } else {
+                                    0
+                                }
+                            }
+                        }
+                    })
+                    .collect();
+                let bits = len as u64 * 8;
+                for from in 0..bits.min(20) {
+                    for to in (from..bits).step_by(3) {
+                        let ones = (from..=to).filter(|&i| naive_bit(&s, i)).count() as u64;
+                        assert_eq!(count_bits(&s, from, to), ones);
+                        for bit in [false, true] {
+                            let want = (from..=to).find(|&i| naive_bit(&s, i) == bit);
+                            assert_eq!(find_bit(&s, bit, from, to), want);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fields_round_trip() {
+        let mut buf = vec![0u8; 16];
+        for bits in 1..=64u32 {
+            let v: u64 = 0xdead_beef_cafe_f00d
+                & if bits == 64 {
+                    u64::MAX
+                } else {
+                    (1 << bits) - 1
+                };
+            set_field(&mut buf, 5, bits, v);
+            assert_eq!(get_unsigned(&buf, 5, bits), v);
+        }
+        set_field(&mut buf, 3, 8, (-3i64) as u64);
+        assert_eq!(get_signed(&buf, 3, 8), -3);
+    }
 }

@@ -263,6 +263,25 @@ PFADD t x1 x2 x3 x4 x5 x6 x7 x8
 GET t
 PFDEBUG DECODE t
 PFSELFTEST
+# Inside MULTI and scripts (keys on several shards with io_threads 3).
+FLUSHALL
+SETBIT k1 3 1
+SETBIT k2 9 1
+PFADD p1 a b c
+PFADD p2 c d e
+MULTI
+BITOP OR k3 k1 k2
+GET k3
+PFMERGE p3 p1 p2
+PFCOUNT p1 p2 p3
+GET p3
+BITFIELD k3 INCRBY u8 0 1
+EXEC
+EVAL "redis.call('PFADD', KEYS[1], 'x', 'y'); return redis.call('PFCOUNT', KEYS[1], KEYS[2])" 2 p1 p2
+EVAL "return redis.call('BITOP', 'XOR', KEYS[1], KEYS[2], KEYS[3])" 3 k4 k1 k2
+GET k4
+EVAL "return redis.call('BITFIELD', KEYS[1], 'GET', 'u4', 0, 'SET', 'i4', 4, -1)" 1 k4
+EVAL "return redis.call('BITFIELD_RO', KEYS[1], 'SET', 'u4', 0, 1)" 1 k4
 "#;
 
 #[test]

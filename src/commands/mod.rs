@@ -13,10 +13,13 @@
 //! - [`Handler::Async`]: commands that need every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
-//! One file per command family: [`strings`], [`hashes`], [`lists`], [`sets`], [`zsets`],
-//! [`keys`], [`server`], [`transactions`], [`pubsub`], [`scripting`].
+//! One file per command family: [`strings`], [`bitmaps`], [`hyperloglog`], [`hashes`],
+//! [`lists`], [`sets`], [`zsets`], [`keys`], [`server`], [`transactions`], [`pubsub`],
+//! [`scripting`].
 
+pub mod bitmaps;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod pubsub;
@@ -341,6 +344,8 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(lists::COMMANDS.iter());
     v.extend(sets::COMMANDS.iter());
     v.extend(zsets::COMMANDS.iter());
+    v.extend(bitmaps::COMMANDS.iter());
+    v.extend(hyperloglog::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());
     v.extend(server::COMMANDS.iter());
     v.extend(transactions::COMMANDS.iter());

@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod hash;
+pub mod hyperloglog;
 pub mod key;
 pub mod list;
 pub mod set;

@@ -14,8 +14,10 @@
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
 //! One file per command family: [`strings`], [`hashes`], [`lists`], [`sets`], [`zsets`],
-//! [`keys`], [`server`], [`transactions`], [`pubsub`], [`scripting`].
+//! [`keys`], [`server`], [`transactions`], [`pubsub`], [`scripting`], [`dump`] (DUMP and
+//! RESTORE), [`sort`].
 
+pub mod dump;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
@@ -23,6 +25,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -185,6 +188,8 @@ impl AsyncCtx {
 
 /// A boxed future returned by async handlers; resolves to the encoded reply.
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Vec<u8>>>>;
+/// A custom key finder: (argument count, argument getter, callback per key position).
+pub type KeysFn = for<'a> fn(usize, &dyn Fn(usize) -> &'a [u8], &mut dyn FnMut(usize));
 /// A keyed handler.
 pub type KeyedFn = fn(&mut Ctx, Args);
 /// A connection handler.
@@ -227,6 +232,11 @@ pub struct CommandSpec {
     /// "keynum" key spec, e.g. ZUNION, ZUNIONSTORE's sources, ZMPOP). Set with
     /// [`CommandSpec::with_numkeys`].
     pub numkeys: i32,
+    /// A custom key finder (Redis's `getkeys_proc`, e.g. SORT's STORE destination): given
+    /// the argument count and an argument getter, calls the callback with each key
+    /// position. When set, it replaces the range and `numkeys` rules. Set with
+    /// [`CommandSpec::with_keys_fn`].
+    pub keys_fn: Option<KeysFn>,
     /// ACL categories as Redis lists them (for COMMAND INFO), e.g. "@string @fast".
     pub acl: &'static str,
     /// Execution.
@@ -260,6 +270,7 @@ impl CommandSpec {
             last_key: keys.1,
             step: keys.2,
             numkeys: 0,
+            keys_fn: None,
             acl,
             handler,
         }
@@ -268,6 +279,12 @@ impl CommandSpec {
     /// The same command whose argument at `pos` counts the keys that follow it.
     pub const fn with_numkeys(mut self, pos: i32) -> CommandSpec {
         self.numkeys = pos;
+        self
+    }
+
+    /// The same command whose keys `f` finds.
+    pub const fn with_keys_fn(mut self, f: KeysFn) -> CommandSpec {
+        self.keys_fn = Some(f);
         self
     }
 
@@ -303,6 +320,9 @@ impl CommandSpec {
         arg: impl Fn(usize) -> &'a [u8],
         mut f: impl FnMut(usize),
     ) {
+        if let Some(kf) = self.keys_fn {
+            return kf(argc, &arg, &mut f);
+        }
         if self.numkeys > 0 {
             if let Some(n) = self.numkeys_count(argc, arg) {
                 let first = self.numkeys as usize + 1;
@@ -346,6 +366,8 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(transactions::COMMANDS.iter());
     v.extend(pubsub::COMMANDS.iter());
     v.extend(scripting::COMMANDS.iter());
+    v.extend(dump::COMMANDS.iter());
+    v.extend(sort::COMMANDS.iter());
     v
 }
 

@@ -4,6 +4,7 @@ pub mod db;
 pub mod hash;
 pub mod key;
 pub mod list;
+pub mod rdb;
 pub mod set;
 pub mod value;
 pub mod zset;

@@ -15,7 +15,8 @@
 //! wildcard that puts its keys on that shard (like Redis Cluster, which refuses BY/GET
 //! patterns outright), otherwise SORT answers
 //! `ERR BY option of SORT denied when keys formed by the pattern may be on another shard`
-//! (or `GET option ...`). With one shard (`--io_threads 1`) every pattern works.
+//! (or `GET option ...`); `GET #` and patterns without `*` form no key and are always
+//! accepted. With one shard (`--io_threads 1`) every pattern works.
 
 use crate::commands::keys::lookup_read;
 use crate::commands::{
@@ -154,7 +155,8 @@ fn parse(args: &Args, readonly: bool, home: (usize, usize)) -> Result<Opts, Vec<
             j += 1;
         } else if eq_ic(a, "get") && left >= 1 {
             let p = args.get(j + 1);
-            if p != b"#" && !on_home(p) {
+            // A pattern without `*` forms no key (its GET is always nil).
+            if p.contains(&b'*') && !on_home(p) {
                 return Err(b"ERR GET option of SORT denied when keys formed by the pattern may be on another shard".to_vec());
             }
             o.gets.push(p.to_vec());

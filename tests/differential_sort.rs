@@ -196,7 +196,9 @@ fn sort_store_cross_shard() {
         for i in 0..12 {
             d.line(&format!("SORT {{a}}src STORE dst{i}"));
             d.line(&format!("LRANGE dst{i} 0 -1"));
-            d.line(&format!("SORT {{a}}src BY {{a}}w_* DESC GET # GET {{a}}w_* STORE dst{i}"));
+            d.line(&format!(
+                "SORT {{a}}src BY {{a}}w_* DESC GET # GET {{a}}w_* STORE dst{i}"
+            ));
             d.line(&format!("LRANGE dst{i} 0 -1"));
             d.line(&format!("SORT {{a}}src LIMIT 10 1 STORE dst{i}"));
             d.line(&format!("EXISTS dst{i}"));
@@ -273,7 +275,9 @@ fn random_suite(io_threads: &str) {
     let mut rng = SmallRng::seed_from_u64(seed);
     with_pair("sort random", io_threads, &[], |d, _| {
         d.seed = Some(seed);
-        let words = ["a", "b", "apple", "Zed", "10", "-3", "2.5", "007", "1e2", "x y"];
+        let words = [
+            "a", "b", "apple", "Zed", "10", "-3", "2.5", "007", "1e2", "x y",
+        ];
         for round in 0..n {
             if round % 25 == 0 {
                 d.line("FLUSHALL");
@@ -304,8 +308,16 @@ fn random_suite(io_threads: &str) {
                 for (i, e) in elems.iter().enumerate() {
                     // Distinct weights for distinct elements, so that ALPHA BY has no ties
                     // (Redis's order of ties is its sort algorithm's).
-                    d.line(&format!("SET {{k}}w_{} {}", q(e).trim_matches('"'), 1000 - i));
-                    d.line(&format!("HSET {{k}}h_{} f {}", q(e).trim_matches('"'), 500 + i));
+                    d.line(&format!(
+                        "SET {{k}}w_{} {}",
+                        q(e).trim_matches('"'),
+                        1000 - i
+                    ));
+                    d.line(&format!(
+                        "HSET {{k}}h_{} f {}",
+                        q(e).trim_matches('"'),
+                        500 + i
+                    ));
                 }
             }
             let key = ["{k}l", "{k}s", "{k}z"][rng.gen_range(0..3)];

@@ -58,10 +58,7 @@ fn value_of(c: &mut RawConn, key: &str) -> (String, Vec<Reply>) {
             .to_vec(),
         "hash" => {
             let flat = c.cmd(&[b"HGETALL", k]).as_array().to_vec();
-            let mut pairs: Vec<Reply> = flat
-                .chunks(2)
-                .map(|p| Reply::array(p.to_vec()))
-                .collect();
+            let mut pairs: Vec<Reply> = flat.chunks(2).map(|p| Reply::array(p.to_vec())).collect();
             pairs.sort();
             pairs
         }
@@ -110,28 +107,77 @@ fn noise(n: usize, seed: u64) -> Vec<u8> {
 }
 
 /// The cases: (name, commands building key "k", payload bytes must equal Redis's).
-fn cases() -> Vec<(&'static str, Vec<Vec<Vec<u8>>>, bool)> {
+/// One case: name, the commands building key "k", payload bytes must equal Redis's.
+type Case = (&'static str, Vec<Vec<Vec<u8>>>, bool);
+
+fn cases() -> Vec<Case> {
     let s = |v: &str| v.as_bytes().to_vec();
     vec![
         ("string int8", vec![cmd(&[b"SET", b"k", b"-5"])], true),
         ("string int16", vec![cmd(&[b"SET", b"k", b"12345"])], true),
-        ("string int32", vec![cmd(&[b"SET", b"k", b"-2147483648"])], true),
-        ("string int64", vec![cmd(&[b"SET", b"k", b"9223372036854775807"])], true),
-        ("string leading zero", vec![cmd(&[b"SET", b"k", b"007"])], true),
-        ("string short", vec![cmd(&[b"SET", b"k", b"hello world"])], true),
-        ("string empty", vec![cmd(&[b"SET", b"k", b""])], true),
-        ("string raw 30", vec![vec![s("SET"), s("k"), noise(30, 1)]], true),
-        ("string appended", vec![cmd(&[b"SET", b"k", b"12"]), cmd(&[b"APPEND", b"k", b"34"])], true),
-        ("string compressible", vec![vec![s("SET"), s("k"), vec![b'a'; 5000]]], false),
         (
-            "string compressible text",
-            vec![vec![s("SET"), s("k"), "hello world, ".repeat(100).into_bytes()]],
+            "string int32",
+            vec![cmd(&[b"SET", b"k", b"-2147483648"])],
+            true,
+        ),
+        (
+            "string int64",
+            vec![cmd(&[b"SET", b"k", b"9223372036854775807"])],
+            true,
+        ),
+        (
+            "string leading zero",
+            vec![cmd(&[b"SET", b"k", b"007"])],
+            true,
+        ),
+        (
+            "string short",
+            vec![cmd(&[b"SET", b"k", b"hello world"])],
+            true,
+        ),
+        ("string empty", vec![cmd(&[b"SET", b"k", b""])], true),
+        (
+            "string raw 30",
+            vec![vec![s("SET"), s("k"), noise(30, 1)]],
+            true,
+        ),
+        (
+            "string appended",
+            vec![cmd(&[b"SET", b"k", b"12"]), cmd(&[b"APPEND", b"k", b"34"])],
+            true,
+        ),
+        (
+            "string compressible",
+            vec![vec![s("SET"), s("k"), vec![b'a'; 5000]]],
             false,
         ),
-        ("string long noise", vec![vec![s("SET"), s("k"), noise(100_000, 7)]], true),
+        (
+            "string compressible text",
+            vec![vec![
+                s("SET"),
+                s("k"),
+                "hello world, ".repeat(100).into_bytes(),
+            ]],
+            false,
+        ),
+        (
+            "string long noise",
+            vec![vec![s("SET"), s("k"), noise(100_000, 7)]],
+            true,
+        ),
         (
             "list short",
-            vec![cmd(&[b"RPUSH", b"k", b"a", b"1", b"-300", b"70000", b"5000000000", b"", b"007"])],
+            vec![cmd(&[
+                b"RPUSH",
+                b"k",
+                b"a",
+                b"1",
+                b"-300",
+                b"70000",
+                b"5000000000",
+                b"",
+                b"007",
+            ])],
             true,
         ),
         (
@@ -144,32 +190,78 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Vec<u8>>>, bool)> {
         ),
         (
             "list big elements",
-            vec![vec![s("RPUSH"), s("k"), noise(20_000, 3), s("small"), noise(9000, 4)]],
+            vec![vec![
+                s("RPUSH"),
+                s("k"),
+                noise(20_000, 3),
+                s("small"),
+                noise(9000, 4),
+            ]],
             false,
         ),
         (
             "list ints",
-            vec![big_cmd(&[b"RPUSH", b"k"], (0..1000).map(|i| format!("{}", i * 7919 - 3_000_000).into_bytes()))],
+            vec![big_cmd(
+                &[b"RPUSH", b"k"],
+                (0..1000).map(|i| format!("{}", i * 7919 - 3_000_000).into_bytes()),
+            )],
             false,
         ),
-        ("set intset", vec![cmd(&[b"SADD", b"k", b"3", b"1", b"2", b"-7"])], true),
+        (
+            "set intset",
+            vec![cmd(&[b"SADD", b"k", b"3", b"1", b"2", b"-7"])],
+            true,
+        ),
         (
             "set intset 64",
-            vec![cmd(&[b"SADD", b"k", b"1", b"9223372036854775807", b"-9223372036854775808"])],
+            vec![cmd(&[
+                b"SADD",
+                b"k",
+                b"1",
+                b"9223372036854775807",
+                b"-9223372036854775808",
+            ])],
             false, // compressed: our LZF output may differ from liblzf's
         ),
-        ("set intset 32", vec![cmd(&[b"SADD", b"k", b"1", b"100000"])], true),
-        ("set hashtable", vec![cmd(&[b"SADD", b"k", b"a", b"b", b"1", b"longer member"])], false),
+        (
+            "set intset 32",
+            vec![cmd(&[b"SADD", b"k", b"1", b"100000"])],
+            true,
+        ),
+        (
+            "set hashtable",
+            vec![cmd(&[b"SADD", b"k", b"a", b"b", b"1", b"longer member"])],
+            false,
+        ),
         (
             "set big intset",
-            vec![big_cmd(&[b"SADD", b"k"], (0..600).map(|i| format!("{i}").into_bytes()))],
+            vec![big_cmd(
+                &[b"SADD", b"k"],
+                (0..600).map(|i| format!("{i}").into_bytes()),
+            )],
             false,
         ),
         (
             "zset listpack",
             vec![cmd(&[
-                b"ZADD", b"k", b"1.5", b"a", b"inf", b"b", b"-inf", b"c", b"-0.25", b"d", b"3", b"e",
-                b"100000000000", b"f", b"0.1", b"g", b"1e-300", b"h",
+                b"ZADD",
+                b"k",
+                b"1.5",
+                b"a",
+                b"inf",
+                b"b",
+                b"-inf",
+                b"c",
+                b"-0.25",
+                b"d",
+                b"3",
+                b"e",
+                b"100000000000",
+                b"f",
+                b"0.1",
+                b"g",
+                b"1e-300",
+                b"h",
             ])],
             true,
         ),
@@ -179,7 +271,10 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Vec<u8>>>, bool)> {
                 big_cmd(
                     &[b"ZADD", b"k"],
                     (0..300).flat_map(|i| {
-                        [format!("{}", (i as f64) * 0.37 - 20.0).into_bytes(), format!("m{i}").into_bytes()]
+                        [
+                            format!("{}", (i as f64) * 0.37 - 20.0).into_bytes(),
+                            format!("m{i}").into_bytes(),
+                        ]
                     }),
                 ),
                 cmd(&[b"ZADD", b"k", b"inf", b"top", b"-inf", b"bottom"]),
@@ -188,20 +283,45 @@ fn cases() -> Vec<(&'static str, Vec<Vec<Vec<u8>>>, bool)> {
         ),
         (
             "zset long member",
-            vec![vec![s("ZADD"), s("k"), s("1"), vec![b'm'; 100], s("2"), s("x")]],
+            vec![vec![
+                s("ZADD"),
+                s("k"),
+                s("1"),
+                vec![b'm'; 100],
+                s("2"),
+                s("x"),
+            ]],
             false,
         ),
-        ("hash listpack", vec![cmd(&[b"HSET", b"k", b"f", b"v", b"n", b"12", b"neg", b"-1", b"e", b""])], true),
+        (
+            "hash listpack",
+            vec![cmd(&[
+                b"HSET", b"k", b"f", b"v", b"n", b"12", b"neg", b"-1", b"e", b"",
+            ])],
+            true,
+        ),
         (
             "hash hashtable long value",
-            vec![vec![s("HSET"), s("k"), s("f"), vec![b'v'; 200], s("g"), s("1")]],
+            vec![vec![
+                s("HSET"),
+                s("k"),
+                s("f"),
+                vec![b'v'; 200],
+                s("g"),
+                s("1"),
+            ]],
             false,
         ),
         (
             "hash hashtable many",
             vec![big_cmd(
                 &[b"HSET", b"k"],
-                (0..700).flat_map(|i| [format!("field{i}").into_bytes(), format!("{i}").into_bytes()]),
+                (0..700).flat_map(|i| {
+                    [
+                        format!("field{i}").into_bytes(),
+                        format!("{i}").into_bytes(),
+                    ]
+                }),
             )],
             false,
         ),
@@ -222,27 +342,47 @@ fn interop(io_threads: &str) {
         let want = value_of(&mut r, "k");
         assert_eq!(value_of(&mut l, "k"), want, "{name}: setup differs");
         let want_enc = encoding(&mut r, "k");
-        assert_eq!(encoding(&mut l, "k"), want_enc, "{name}: encoding differs before DUMP");
+        assert_eq!(
+            encoding(&mut l, "k"),
+            want_enc,
+            "{name}: encoding differs before DUMP"
+        );
 
         // Redis -> Libellule.
         let rp = r.cmd(&[b"DUMP", b"k"]).as_bytes().to_vec();
         let res = l.cmd(&[b"RESTORE", b"from_redis", b"0", &rp]);
         assert_eq!(res, Reply::ok(), "{name}: RESTORE of Redis's payload");
-        assert_eq!(value_of(&mut l, "from_redis"), want, "{name}: value after RESTORE");
+        assert_eq!(
+            value_of(&mut l, "from_redis"),
+            want,
+            "{name}: value after RESTORE"
+        );
         // The encoding Redis itself gives the restored value.
         assert_eq!(r.cmd(&[b"RESTORE", b"from_redis", b"0", &rp]), Reply::ok());
         let restored_enc = encoding(&mut r, "from_redis");
-        assert_eq!(encoding(&mut l, "from_redis"), restored_enc, "{name}: encoding after RESTORE");
+        assert_eq!(
+            encoding(&mut l, "from_redis"),
+            restored_enc,
+            "{name}: encoding after RESTORE"
+        );
 
         // Libellule -> Redis.
         let lp = l.cmd(&[b"DUMP", b"k"]).as_bytes().to_vec();
         if same_bytes {
-            assert_eq!(escape_bytes(&lp), escape_bytes(&rp), "{name}: payload bytes differ");
+            assert_eq!(
+                escape_bytes(&lp),
+                escape_bytes(&rp),
+                "{name}: payload bytes differ"
+            );
         }
         let res = r.cmd(&[b"RESTORE", b"from_lib", b"0", &lp]);
         assert_eq!(res, Reply::ok(), "{name}: redis-server refused our payload");
         assert_eq!(value_of(&mut r, "from_lib"), want, "{name}: value in Redis");
-        assert_eq!(encoding(&mut r, "from_lib"), restored_enc, "{name}: encoding in Redis");
+        assert_eq!(
+            encoding(&mut r, "from_lib"),
+            restored_enc,
+            "{name}: encoding in Redis"
+        );
         // Libellule -> Libellule.
         let res = l.cmd(&[b"RESTORE", b"self", b"0", &lp]);
         assert_eq!(res, Reply::ok(), "{name}");
@@ -317,7 +457,12 @@ fn restore_follows_thresholds() {
         );
         for (k, p) in &dumps {
             let nk = format!("{k}2");
-            d.exec(&[b"RESTORE".to_vec(), nk.clone().into_bytes(), b"0".to_vec(), p.clone()]);
+            d.exec(&[
+                b"RESTORE".to_vec(),
+                nk.clone().into_bytes(),
+                b"0".to_vec(),
+                p.clone(),
+            ]);
             d.line(&format!("OBJECT ENCODING {nk}"));
             d.line(&format!("ZCARD {nk}"));
         }
@@ -330,7 +475,12 @@ fn restore_follows_thresholds() {
         );
         for (k, p) in &dumps {
             let nk = format!("{k}3");
-            d.exec(&[b"RESTORE".to_vec(), nk.clone().into_bytes(), b"0".to_vec(), p.clone()]);
+            d.exec(&[
+                b"RESTORE".to_vec(),
+                nk.clone().into_bytes(),
+                b"0".to_vec(),
+                p.clone(),
+            ]);
             d.line(&format!("OBJECT ENCODING {nk}"));
         }
         // A restored skiplist (payload type 5) under large limits.
@@ -361,15 +511,43 @@ fn restore_options_and_errors() {
             run(d, &[b"RESTORE", b"k", b"abc", &p, b"REPLACE"]);
             run(d, &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"BOGUS"]);
             run(d, &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"IDLETIME"]);
-            run(d, &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"IDLETIME", b"-1"]);
-            run(d, &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"IDLETIME", b"x"]);
-            run(d, &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"FREQ", b"256"]);
-            run(d, &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"FREQ", b"1", b"IDLETIME", b"5"]);
-            run(d, &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"IDLETIME", b"1"]);
+            run(
+                d,
+                &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"IDLETIME", b"-1"],
+            );
+            run(
+                d,
+                &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"IDLETIME", b"x"],
+            );
+            run(
+                d,
+                &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"FREQ", b"256"],
+            );
+            run(
+                d,
+                &[
+                    b"RESTORE",
+                    b"k",
+                    b"0",
+                    &p,
+                    b"REPLACE",
+                    b"FREQ",
+                    b"1",
+                    b"IDLETIME",
+                    b"5",
+                ],
+            );
+            run(
+                d,
+                &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"IDLETIME", b"1"],
+            );
             // (OBJECT IDLETIME is not compared: Libellule's LRU clock starts at the
             // server's start, so an idle time longer than the uptime is clamped.)
             assert!(d.lib.cmd(&[b"OBJECT", b"IDLETIME", b"k"]).as_int() <= 1);
-            run(d, &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"FREQ", b"100"]);
+            run(
+                d,
+                &[b"RESTORE", b"k", b"0", &p, b"REPLACE", b"FREQ", b"100"],
+            );
             run(d, &[b"RESTORE", b"k", b"0", b"garbage"]);
             run(d, &[b"RESTORE", b"k2", b"0", b"short"]);
             run(d, &[b"RESTORE", b"k2", b"100000", &p]);
@@ -479,7 +657,9 @@ fn corrupt_payloads_never_crash() {
     // Huge lengths: a list of 2^64-1 elements, a string of 4 GiB, a quicklist of 2^32
     // nodes, a zset, an LZF string claiming 1 TiB.
     let huge: Vec<Vec<u8>> = vec![
-        vec![1, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, b'a'],
+        vec![
+            1, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, b'a',
+        ],
         vec![0, 0x80, 0xff, 0xff, 0xff, 0xff, b'a'],
         vec![18, 0x80, 0xff, 0xff, 0xff, 0xff, 2, 1, b'a'],
         vec![5, 0x80, 0x10, 0, 0, 0, 1, b'a'],

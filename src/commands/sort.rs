@@ -20,8 +20,8 @@
 
 use crate::commands::keys::lookup_read;
 use crate::commands::{
-    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_INT,
-    SYNTAX_ERR, WRONGTYPE,
+    eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_INT, SYNTAX_ERR,
+    WRONGTYPE,
 };
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::shard::{key_shard, now_ms, ShardData};
@@ -572,7 +572,9 @@ mod tests {
 
     #[test]
     fn keys_of_sort() {
-        let args: Vec<&[u8]> = vec![b"sort", b"k", b"limit", b"0", b"1", b"by", b"store", b"STORE", b"d"];
+        let args: Vec<&[u8]> = vec![
+            b"sort", b"k", b"limit", b"0", b"1", b"by", b"store", b"STORE", b"d",
+        ];
         let mut got = Vec::new();
         sort_keys(args.len(), &|i| args[i], &mut |i| got.push(i));
         assert_eq!(got, vec![1, 8]);

@@ -17,9 +17,9 @@
 use super::listpack::Elem;
 use super::{intset, listpack, ziplist, Error, Reader, Result};
 use super::{
-    QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN, TYPE_HASH, TYPE_HASH_LISTPACK,
-    TYPE_HASH_ZIPLIST, TYPE_HASH_ZIPMAP, TYPE_LIST, TYPE_LIST_QUICKLIST, TYPE_LIST_QUICKLIST_2,
-    TYPE_LIST_ZIPLIST, TYPE_MODULE, TYPE_MODULE_2, TYPE_SET, TYPE_SET_INTSET, TYPE_SET_LISTPACK,
+    QUICKLIST_NODE_PACKED, QUICKLIST_NODE_PLAIN, TYPE_HASH, TYPE_HASH_LISTPACK, TYPE_HASH_ZIPLIST,
+    TYPE_HASH_ZIPMAP, TYPE_LIST, TYPE_LIST_QUICKLIST, TYPE_LIST_QUICKLIST_2, TYPE_LIST_ZIPLIST,
+    TYPE_MODULE, TYPE_MODULE_2, TYPE_SET, TYPE_SET_INTSET, TYPE_SET_LISTPACK,
     TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2, TYPE_STREAM_LISTPACKS_3, TYPE_STRING,
     TYPE_ZSET, TYPE_ZSET_2, TYPE_ZSET_LISTPACK, TYPE_ZSET_ZIPLIST,
 };
@@ -245,9 +245,9 @@ pub fn load_object(t: u8, r: &mut Reader, lim: &LoadLimits) -> Result<Value> {
             Ok(Value::Hash(Box::new(h)))
         }
         // Extension point for streams: one arm per stream type goes here.
-        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
-            Err(Error(format!("stream values (RDB type {t}) are not supported")))
-        }
+        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => Err(Error(
+            format!("stream values (RDB type {t}) are not supported"),
+        )),
         TYPE_MODULE | TYPE_MODULE_2 => Err("module values are not supported".into()),
         _ => Err(Error(format!("unknown RDB value type {t}"))),
     }
@@ -331,7 +331,10 @@ mod tests {
             (b"c".to_vec(), f64::NEG_INFINITY),
             (b"d".to_vec(), -0.1),
         ];
-        vals.push(Value::ZSet(Box::new(ZSet::from_pairs(pairs.clone(), lim.zset))));
+        vals.push(Value::ZSet(Box::new(ZSet::from_pairs(
+            pairs.clone(),
+            lim.zset,
+        ))));
         let tiny = zset::Limits {
             max_entries: 1,
             max_value: 64,
@@ -382,7 +385,11 @@ mod tests {
         let lim = LoadLimits::default();
         let mut h = Hash::new();
         for i in 0..10 {
-            h.set(format!("f{i}").as_bytes(), format!("v{i}").as_bytes(), lim.hash);
+            h.set(
+                format!("f{i}").as_bytes(),
+                format!("v{i}").as_bytes(),
+                lim.hash,
+            );
         }
         let v = Value::Hash(Box::new(h));
         let p = dump_payload(&v, false);

@@ -14,8 +14,8 @@
 
 use super::{intset, listpack, lzf, put_len};
 use super::{
-    TYPE_HASH, TYPE_HASH_LISTPACK, TYPE_LIST_QUICKLIST_2, TYPE_SET, TYPE_SET_INTSET,
-    TYPE_STRING, TYPE_ZSET_2, TYPE_ZSET_LISTPACK,
+    TYPE_HASH, TYPE_HASH_LISTPACK, TYPE_LIST_QUICKLIST_2, TYPE_SET, TYPE_SET_INTSET, TYPE_STRING,
+    TYPE_ZSET_2, TYPE_ZSET_LISTPACK,
 };
 use crate::protocol::reply::parse_i64;
 use crate::storage::hash::Hash;

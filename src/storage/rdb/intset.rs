@@ -44,7 +44,7 @@ pub fn parse(buf: &[u8]) -> Result<Vec<i64>, String> {
         return Err(format!("intset with invalid encoding {width}"));
     }
     let n = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
-    if (buf.len() - 8) / width != n || (buf.len() - 8) % width != 0 {
+    if (buf.len() - 8) / width != n || !(buf.len() - 8).is_multiple_of(width) {
         return Err(format!("intset of {n} members does not match its size"));
     }
     let mut out = Vec::with_capacity(n);
@@ -78,10 +78,7 @@ mod tests {
             assert_eq!(u32::from_le_bytes([b[0], b[1], b[2], b[3]]), w);
             assert_eq!(parse(&b).unwrap(), m);
         }
-        assert_eq!(
-            encode(&[1, 2]),
-            vec![2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 2, 0]
-        );
+        assert_eq!(encode(&[1, 2]), vec![2, 0, 0, 0, 2, 0, 0, 0, 1, 0, 2, 0]);
     }
 
     #[test]

@@ -235,9 +235,8 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Elem<'_>>, String> {
             match b {
                 0xf0 => {
                     need(p, 5)?;
-                    let n =
-                        u32::from_le_bytes([buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4]])
-                            as usize;
+                    let n = u32::from_le_bytes([buf[p + 1], buf[p + 2], buf[p + 3], buf[p + 4]])
+                        as usize;
                     need(p + 5, n)?;
                     p += 5 + n;
                     Elem::Str(&buf[p - n..p])
@@ -267,7 +266,11 @@ pub fn parse(buf: &[u8]) -> Result<Vec<Elem<'_>>, String> {
                     p += 9;
                     Elem::Int(i64::from_le_bytes(a))
                 }
-                _ => return Err(format!("listpack entry with invalid encoding byte {b:#04x}")),
+                _ => {
+                    return Err(format!(
+                        "listpack entry with invalid encoding byte {b:#04x}"
+                    ))
+                }
             }
         };
         let l = p - start;

@@ -96,8 +96,7 @@ pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
         if cand > 0 {
             let r = cand - 1;
             let off = ip - r;
-            if off >= 1
-                && off <= MAX_OFF
+            if (1..=MAX_OFF).contains(&off)
                 && input[r] == input[ip]
                 && input[r + 1] == input[ip + 1]
                 && input[r + 2] == input[ip + 2]

@@ -196,7 +196,9 @@ impl<'a> Reader<'a> {
             2 => match b {
                 0x80 => {
                     let d = self.take(4, what)?;
-                    Ok(Len::Plain(u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as u64))
+                    Ok(Len::Plain(
+                        u32::from_be_bytes([d[0], d[1], d[2], d[3]]) as u64
+                    ))
                 }
                 0x81 => {
                     let d = self.take(8, what)?;

@@ -200,8 +200,11 @@ pub fn build(items: &[&[u8]]) -> Vec<u8> {
     buf
 }
 
+/// A (field, value) pair of a zipmap.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// Parses and validates a zipmap into (field, value) pairs.
-pub fn parse_zipmap(buf: &[u8]) -> Result<Vec<(&[u8], &[u8])>, String> {
+pub fn parse_zipmap(buf: &[u8]) -> Result<Vec<Pair<'_>>, String> {
     if buf.len() < 2 {
         return Err("zipmap shorter than its header".into());
     }
@@ -216,8 +219,7 @@ pub fn parse_zipmap(buf: &[u8]) -> Result<Vec<(&[u8], &[u8])>, String> {
                 if *p + 5 > buf.len() {
                     return Err(err());
                 }
-                let n =
-                    u32::from_le_bytes([buf[*p + 1], buf[*p + 2], buf[*p + 3], buf[*p + 4]]);
+                let n = u32::from_le_bytes([buf[*p + 1], buf[*p + 2], buf[*p + 3], buf[*p + 4]]);
                 *p += 5;
                 Ok(Some(n as usize))
             }
@@ -227,10 +229,7 @@ pub fn parse_zipmap(buf: &[u8]) -> Result<Vec<(&[u8], &[u8])>, String> {
             }
         }
     };
-    loop {
-        let Some(flen) = read_len(&mut p)? else {
-            break;
-        };
+    while let Some(flen) = read_len(&mut p)? {
         if p + flen > buf.len() {
             return Err(err());
         }
@@ -267,8 +266,20 @@ mod tests {
         let big = vec![b'z'; 20000];
         let mid = vec![b'm'; 300];
         let items: Vec<&[u8]> = vec![
-            b"0", b"12", b"13", b"-1", b"-200", b"30000", b"-8000000", b"2000000000",
-            b"9223372036854775807", b"abc", b"", &mid, &big, b"01",
+            b"0",
+            b"12",
+            b"13",
+            b"-1",
+            b"-200",
+            b"30000",
+            b"-8000000",
+            b"2000000000",
+            b"9223372036854775807",
+            b"abc",
+            b"",
+            &mid,
+            &big,
+            b"01",
         ];
         let zl = build(&items);
         let got: Vec<Vec<u8>> = parse(&zl).unwrap().iter().map(|e| e.to_vec()).collect();

@@ -216,6 +216,25 @@ fn sort_store_cross_shard() {
         d.line("COMMAND GETKEYS SORT k LIMIT 0 1 GET x BY y STORE d1 STORE d2");
         d.line("COMMAND GETKEYS SORT k STORE");
         d.line("COMMAND GETKEYS SORT_RO k BY x");
+        // Name, arity, flags, key range and step as Redis reports them.
+        for name in ["SORT", "SORT_RO", "DUMP", "RESTORE"] {
+            let a = d.redis.cmd(&[b"COMMAND", b"INFO", name.as_bytes()]);
+            let b = d.lib.cmd(&[b"COMMAND", b"INFO", name.as_bytes()]);
+            let head = |r: &Reply| r.as_array()[0].as_array()[..6].to_vec();
+            let flags = |r: &Reply| match &r.as_array()[0].as_array()[2] {
+                Reply::Array(Some(v)) | Reply::Set(v) => {
+                    let mut v = v.clone();
+                    v.sort();
+                    v
+                }
+                other => panic!("flags: {other:?}"),
+            };
+            assert_eq!(flags(&a), flags(&b), "COMMAND INFO {name} flags");
+            let (mut ha, mut hb) = (head(&a), head(&b));
+            ha.remove(2);
+            hb.remove(2);
+            assert_eq!(ha, hb, "COMMAND INFO {name}");
+        }
     });
 }
 

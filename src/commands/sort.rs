@@ -53,8 +53,16 @@ pub static COMMANDS: &[CommandSpec] = &[
             run: sort_ro,
             cross: None,
         },
-    ),
+    )
+    .with_keys_fn(sort_ro_keys),
 ];
+
+/// SORT_RO's only key is the sorted one (Redis still flags it `movablekeys`).
+fn sort_ro_keys<'a>(argc: usize, _arg: &dyn Fn(usize) -> &'a [u8], f: &mut dyn FnMut(usize)) {
+    if argc >= 2 {
+        f(1);
+    }
+}
 
 /// Redis's `sortGetKeys`: the sorted key, and the destination of the last STORE.
 fn sort_keys<'a>(argc: usize, arg: &dyn Fn(usize) -> &'a [u8], f: &mut dyn FnMut(usize)) {

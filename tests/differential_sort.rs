@@ -393,3 +393,30 @@ fn sort_random_io_threads_1() {
 fn sort_random_io_threads_3() {
     random_suite("3");
 }
+
+/// Keyspace events of SORT ... STORE: `sortstore` (list class) when a list is stored,
+/// `del` when an empty result deletes the destination.
+#[test]
+fn sort_store_notifies() {
+    let lib = Server::start(&["--io_threads", "1"]);
+    let mut c = RawConn::connect(lib.port);
+    c.cmd(&[b"CONFIG", b"SET", b"notify-keyspace-events", b"KEA"]);
+    c.cmd(&[b"RPUSH", b"src", b"2", b"1"]);
+    let mut sub = RawConn::connect(lib.port);
+    sub.cmd(&[b"PSUBSCRIBE", b"__keyevent@0__:*"]);
+    assert_eq!(c.cmd(&[b"SORT", b"src", b"STORE", b"dst"]), Reply::Int(2));
+    let ev = |name: &str| {
+        Reply::array(vec![
+            Reply::bulk("pmessage"),
+            Reply::bulk("__keyevent@0__:*"),
+            Reply::bulk(format!("__keyevent@0__:{name}")),
+            Reply::bulk("dst"),
+        ])
+    };
+    assert_eq!(sub.read_reply(), ev("sortstore"));
+    assert_eq!(
+        c.cmd(&[b"SORT", b"src", b"LIMIT", b"5", b"1", b"STORE", b"dst"]),
+        Reply::Int(0)
+    );
+    assert_eq!(sub.read_reply(), ev("del"));
+}

@@ -214,7 +214,7 @@ const HASH_NOT_FLOAT: &[u8] = b"ERR hash value is not a float";
 
 /// The conversion thresholds as this shard's configuration has them
 /// (`hash-max-listpack-entries`, `hash-max-listpack-value`; CONFIG SET changes them).
-fn limits(shard: &ShardData) -> Limits {
+pub fn limits(shard: &ShardData) -> Limits {
     let get = |name: &str, default: usize| shard.config_usize(name, default);
     let d = Limits::default();
     Limits {

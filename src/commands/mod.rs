@@ -15,9 +15,10 @@
 //!
 //! One file per command family: [`strings`], [`bitmaps`], [`hyperloglog`], [`hashes`],
 //! [`lists`], [`sets`], [`zsets`], [`keys`], [`server`], [`transactions`], [`pubsub`],
-//! [`scripting`].
+//! [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`].
 
 pub mod bitmaps;
+pub mod dump;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -26,6 +27,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod sort;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -188,6 +190,8 @@ impl AsyncCtx {
 
 /// A boxed future returned by async handlers; resolves to the encoded reply.
 pub type ReplyFuture = Pin<Box<dyn Future<Output = Vec<u8>>>>;
+/// A custom key finder: (argument count, argument getter, callback per key position).
+pub type KeysFn = for<'a> fn(usize, &dyn Fn(usize) -> &'a [u8], &mut dyn FnMut(usize));
 /// A keyed handler.
 pub type KeyedFn = fn(&mut Ctx, Args);
 /// A connection handler.
@@ -230,6 +234,11 @@ pub struct CommandSpec {
     /// "keynum" key spec, e.g. ZUNION, ZUNIONSTORE's sources, ZMPOP). Set with
     /// [`CommandSpec::with_numkeys`].
     pub numkeys: i32,
+    /// A custom key finder (Redis's `getkeys_proc`, e.g. SORT's STORE destination): given
+    /// the argument count and an argument getter, calls the callback with each key
+    /// position. When set, it replaces the range and `numkeys` rules. Set with
+    /// [`CommandSpec::with_keys_fn`].
+    pub keys_fn: Option<KeysFn>,
     /// ACL categories as Redis lists them (for COMMAND INFO), e.g. "@string @fast".
     pub acl: &'static str,
     /// Execution.
@@ -263,6 +272,7 @@ impl CommandSpec {
             last_key: keys.1,
             step: keys.2,
             numkeys: 0,
+            keys_fn: None,
             acl,
             handler,
         }
@@ -271,6 +281,12 @@ impl CommandSpec {
     /// The same command whose argument at `pos` counts the keys that follow it.
     pub const fn with_numkeys(mut self, pos: i32) -> CommandSpec {
         self.numkeys = pos;
+        self
+    }
+
+    /// The same command whose keys `f` finds.
+    pub const fn with_keys_fn(mut self, f: KeysFn) -> CommandSpec {
+        self.keys_fn = Some(f);
         self
     }
 
@@ -306,6 +322,9 @@ impl CommandSpec {
         arg: impl Fn(usize) -> &'a [u8],
         mut f: impl FnMut(usize),
     ) {
+        if let Some(kf) = self.keys_fn {
+            return kf(argc, &arg, &mut f);
+        }
         if self.numkeys > 0 {
             if let Some(n) = self.numkeys_count(argc, arg) {
                 let first = self.numkeys as usize + 1;
@@ -351,6 +370,8 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(transactions::COMMANDS.iter());
     v.extend(pubsub::COMMANDS.iter());
     v.extend(scripting::COMMANDS.iter());
+    v.extend(dump::COMMANDS.iter());
+    v.extend(sort::COMMANDS.iter());
     v
 }
 

@@ -449,7 +449,7 @@ fn command_info(out: &mut ReplyWriter, s: &CommandSpec) {
         .filter(|(bit, _)| s.flags & bit != 0)
         .map(|(_, n)| *n)
         .collect();
-    if s.numkeys > 0 {
+    if s.numkeys > 0 || s.keys_fn.is_some() {
         // Redis derives "movablekeys" from a key spec whose count is an argument.
         let at = names
             .iter()

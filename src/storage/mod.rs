@@ -5,6 +5,7 @@ pub mod hash;
 pub mod hyperloglog;
 pub mod key;
 pub mod list;
+pub mod rdb;
 pub mod set;
 pub mod value;
 pub mod zset;

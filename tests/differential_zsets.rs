@@ -201,6 +201,33 @@ EXISTS l
 "#;
 
 /// Set operations, ZRANGESTORE and ZMPOP (cross-shard with io_threads 3).
+/// The blocking pops where they do not block: data present, tiny timeouts, MULTI.
+const SCRIPT_BLOCKING: &str = r#"
+ZADD bz 1 a 2 b 3 c 4 d
+BZPOPMIN bz 0
+BZPOPMAX nokey bz 0
+BZPOPMIN nokey 0.01
+BZMPOP 0 2 nokey bz MIN COUNT 1
+BZMPOP 0.01 1 bz MAX COUNT 10
+EXISTS bz
+BZMPOP 0.01 1 bz MAX
+BZPOPMIN bz -1
+BZPOPMIN bz abc
+BZMPOP 0 0 bz MIN
+BZMPOP 0 1 bz SIDEWAYS
+BZMPOP 0 1 bz MIN COUNT 0
+BZPOPMIN
+SET bzs x
+BZPOPMIN bzs 0
+BZMPOP 0 1 bzs MIN
+MULTI
+BZPOPMIN empty 0
+ZADD bz2 5 x
+BZPOPMAX bz2 0
+BZMPOP 0 1 empty MIN
+EXEC
+"#;
+
 const SCRIPT_MULTI: &str = r#"
 ZADD z1 1 a 2 b 3 c 1.5 d -0 e inf f
 ZADD z2 10 a 20 b 0.1 x -inf y
@@ -439,7 +466,13 @@ zrange lower 0 -1 withscores
 
 fn run_scripts(io_threads: &str) {
     with_pair("zset scripts", io_threads, &[], |d, _| {
-        for script in [SCRIPT_BASIC, SCRIPT_LEX, SCRIPT_MULTI, SCRIPT_MISC] {
+        for script in [
+            SCRIPT_BASIC,
+            SCRIPT_LEX,
+            SCRIPT_MULTI,
+            SCRIPT_MISC,
+            SCRIPT_BLOCKING,
+        ] {
             d.line("FLUSHALL");
             d.script(script);
         }

@@ -394,10 +394,35 @@ fn numkeys_key_positions() {
         .map(|f| f.as_bytes().to_vec())
         .collect();
     assert_eq!(names, vec![b"readonly".to_vec(), b"movablekeys".to_vec()]);
-    // The blocking variants belong to the blocking work and are not registered.
-    let r = raw.cmd(&[b"BZPOPMIN", b"k", b"0"]);
-    assert!(r
-        .error_text()
-        .unwrap_or("")
-        .starts_with("ERR unknown command"));
+    // BZMPOP's keys follow its numkeys argument (the second one).
+    let r = raw.cmd_str("COMMAND GETKEYS BZMPOP 0 2 k1 k2 MIN");
+    assert_eq!(r, Reply::array(vec![Reply::bulk("k1"), Reply::bulk("k2")]));
+}
+
+#[test]
+fn bzpopmin_is_woken_by_zadd_on_another_shard_and_keeps_fifo_order() {
+    let s = Server::start(&["--io_threads", "3"]);
+    let port = s.port;
+    let waiters: Vec<_> = (0..3)
+        .map(|i| {
+            let h = std::thread::spawn(move || {
+                let mut c = RawConn::connect(port);
+                c.cmd_str("BZPOPMIN nothing-yet waitz 5")
+            });
+            // Block in a known order.
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            (i, h)
+        })
+        .collect();
+    let mut p = s.conn();
+    assert_eq!(p.cmd_str("ZADD waitz 1 a 2 b 3 c"), Reply::Int(3));
+    for (i, h) in waiters {
+        let r = h.join().unwrap();
+        let want = ["a", "b", "c"][i];
+        assert_eq!(r.as_array()[0].as_bytes(), b"waitz");
+        assert_eq!(r.as_array()[1].as_bytes(), want.as_bytes(), "waiter {i}");
+    }
+    assert_eq!(p.cmd_str("EXISTS waitz"), Reply::Int(0));
+    // A timeout answers a null array.
+    assert_eq!(p.cmd_str("BZPOPMAX nothing 0.05"), Reply::Array(None));
 }

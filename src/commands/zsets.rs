@@ -159,6 +159,31 @@ pub static COMMANDS: &[CommandSpec] = &[
     )
     .with_numkeys(2),
     keyed("zscan", -3, R, (1, 1, 1), RS, zscan),
+    CommandSpec::new(
+        "bzpopmin",
+        -3,
+        W | flags::NOSCRIPT | F | flags::BLOCKING,
+        (1, -2, 1),
+        "@write @sortedset @fast @blocking",
+        Handler::Async(bzpopmin),
+    ),
+    CommandSpec::new(
+        "bzpopmax",
+        -3,
+        W | flags::NOSCRIPT | F | flags::BLOCKING,
+        (1, -2, 1),
+        "@write @sortedset @fast @blocking",
+        Handler::Async(bzpopmax),
+    ),
+    CommandSpec::new(
+        "bzmpop",
+        -5,
+        W | flags::BLOCKING | flags::MOVABLEKEYS,
+        (0, 0, 0),
+        "@write @sortedset @slow @blocking",
+        Handler::Async(bzmpop),
+    )
+    .with_numkeys(2),
 ];
 
 /// ZADD/ZINCRBY producing NaN.
@@ -2165,4 +2190,187 @@ mod tests {
         assert_eq!(parse_score(b"0x1p2000"), None);
         assert_eq!(parse_score(b" 0x1"), None);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// BZPOPMIN / BZPOPMAX / BZMPOP (on the blocking framework of `shard::blocking`)
+// ---------------------------------------------------------------------------------------
+
+/// What a blocking sorted-set pop takes from a key.
+pub struct ZsetPop {
+    max: bool,
+    count: usize,
+}
+
+/// What [`ZsetPop`] took.
+pub enum ZTaken {
+    /// The key holds another type (the command's own first attempt only).
+    WrongType,
+    /// Members and scores, in pop order.
+    Popped(Vec<(Vec<u8>, f64)>),
+}
+
+impl crate::shard::blocking::BlockOp for ZsetPop {
+    type Out = ZTaken;
+
+    fn ready(&self, d: &mut ShardData, db: usize, key: &[u8]) -> bool {
+        d.dbs[db]
+            .peek(key, now_ms())
+            .and_then(|e| e.value.as_zset())
+            .is_some_and(|z| !z.is_empty())
+    }
+
+    fn take(&self, d: &mut ShardData, db: usize, key: &[u8], first: bool) -> Option<ZTaken> {
+        let now = now_ms();
+        let e = d.dbs[db].lookup(key, now)?;
+        let Some(z) = e.value.as_zset_mut() else {
+            return first.then_some(ZTaken::WrongType);
+        };
+        let mut out = Vec::new();
+        for _ in 0..self.count.min(z.len()) {
+            let r = if self.max { z.len() - 1 } else { 0 };
+            let Some((m, sc)) = z.at_rank(r).map(|(m, sc)| (m.to_vec(), sc)) else {
+                break;
+            };
+            z.remove(&m);
+            out.push((m, sc));
+        }
+        if out.is_empty() {
+            return None;
+        }
+        let empty = z.is_empty();
+        d.modified(db, key, b'z', if self.max { "zpopmax" } else { "zpopmin" });
+        if empty {
+            d.dbs[db].remove(key, now);
+            d.modified(db, key, b'g', "del");
+        }
+        Some(ZTaken::Popped(out))
+    }
+
+    fn restore(&self, d: &mut ShardData, db: usize, key: &[u8], out: ZTaken) {
+        let ZTaken::Popped(items) = out else { return };
+        let lim = limits(d);
+        let now = now_ms();
+        match d.dbs[db].lookup(key, now) {
+            Some(e) => {
+                if let Some(z) = e.value.as_zset_mut() {
+                    for (m, sc) in &items {
+                        z.insert(m, *sc, lim);
+                    }
+                }
+            }
+            None => {
+                let z = ZSet::from_pairs(items, lim);
+                d.dbs[db].set(key, Value::from_zset(z), 0);
+            }
+        }
+    }
+}
+
+/// Runs a blocking sorted-set pop; `mpop` picks BZMPOP's reply form.
+async fn run_bzpop(
+    ctx: AsyncCtx,
+    keys: Vec<Vec<u8>>,
+    timeout_ms: u64,
+    op: ZsetPop,
+    mpop: bool,
+) -> Vec<u8> {
+    use crate::shard::blocking::{block_on, Outcome};
+    let resp3 = ctx.client.resp3;
+    let db = ctx.client.db;
+    let outcome = block_on(
+        &ctx.shards,
+        &ctx.client,
+        db,
+        keys,
+        timeout_ms,
+        std::sync::Arc::new(op),
+    )
+    .await;
+    let mut buf = Vec::new();
+    let mut o = ReplyWriter::new(&mut buf, resp3);
+    match outcome {
+        Outcome::Got(_, ZTaken::WrongType) => o.error(WRONGTYPE),
+        Outcome::Got(key, ZTaken::Popped(items)) => {
+            if mpop {
+                o.array(2);
+                o.bulk(&key);
+                o.array(items.len());
+                for (m, sc) in &items {
+                    o.array(2);
+                    o.bulk(m);
+                    o.double(*sc);
+                }
+            } else {
+                let (m, sc) = &items[0];
+                o.array(3);
+                o.bulk(&key);
+                o.bulk(m);
+                o.double(*sc);
+            }
+        }
+        Outcome::Timeout => o.null_array(),
+        Outcome::Gone => return Vec::new(),
+    }
+    buf
+}
+
+fn bzpop_generic(ctx: AsyncCtx, args: OwnedArgs, max: bool) -> ReplyFuture {
+    Box::pin(async move {
+        let a = args.view();
+        let timeout = match crate::commands::lists::parse_timeout(a.get(a.len() - 1)) {
+            Ok(t) => t,
+            Err(m) => {
+                let mut buf = Vec::new();
+                ctx.writer(&mut buf).error(m);
+                return buf;
+            }
+        };
+        let keys: Vec<Vec<u8>> = (1..a.len() - 1).map(|i| a.get(i).to_vec()).collect();
+        run_bzpop(ctx, keys, timeout, ZsetPop { max, count: 1 }, false).await
+    })
+}
+
+/// `BZPOPMIN key [key ...] timeout`
+fn bzpopmin(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
+    bzpop_generic(ctx, args, false)
+}
+
+/// `BZPOPMAX key [key ...] timeout`
+fn bzpopmax(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
+    bzpop_generic(ctx, args, true)
+}
+
+/// `BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count]`
+fn bzmpop(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
+    Box::pin(async move {
+        let a = args.view();
+        let mut buf = Vec::new();
+        let timeout = match crate::commands::lists::parse_timeout(a.get(1)) {
+            Ok(t) => t,
+            Err(m) => {
+                ctx.writer(&mut buf).error(m);
+                return buf;
+            }
+        };
+        // ZMPOP's parser, on the arguments after the timeout.
+        let rest: Vec<&[u8]> = std::iter::once(&b"zmpop"[..])
+            .chain((2..a.len()).map(|i| a.get(i)))
+            .collect();
+        let owned = OwnedArgs::from_slices(&rest);
+        let view = owned.view();
+        let p = match parse_mpop(&view) {
+            Ok(p) => p,
+            Err(e) => {
+                ctx.writer(&mut buf).error(e);
+                return buf;
+            }
+        };
+        let keys: Vec<Vec<u8>> = p.keys.map(|i| view.get(i).to_vec()).collect();
+        let op = ZsetPop {
+            max: p.max,
+            count: p.count,
+        };
+        run_bzpop(ctx, keys, timeout, op, true).await
+    })
 }

@@ -279,6 +279,11 @@ impl ShardData {
         if !self.watches.is_empty() {
             self.watches.touch(db, key);
         }
+        // A sorted set written may satisfy a BZPOP* waiter (lists and streams signal on
+        // their own pushes).
+        if class == b'z' {
+            self.signal_key_ready(db, key);
+        }
         self.key_event(db, key, class, event);
     }
 

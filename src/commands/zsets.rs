@@ -2045,153 +2045,6 @@ fn zscan(ctx: &mut Ctx, args: Args) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::shard::watch::notify;
-
-    /// Runs one command on `d` (database 0) and returns its reply.
-    fn run(d: &mut ShardData, line: &[&str]) -> Vec<u8> {
-        let parts: Vec<&[u8]> = line.iter().map(|s| s.as_bytes()).collect();
-        let owned = OwnedArgs::from_slices(&parts);
-        let spec = crate::commands::Registry::new()
-            .lookup(parts[0])
-            .expect("registered");
-        let Handler::Keyed { run, .. } = spec.handler else {
-            panic!("keyed")
-        };
-        let mut buf = Vec::new();
-        let mut ctx = Ctx {
-            shard: d,
-            db: 0,
-            now_ms: now_ms(),
-            out: ReplyWriter::new(&mut buf, false),
-        };
-        run(&mut ctx, owned.view());
-        buf
-    }
-
-    /// The (event, key) pairs queued since the last call.
-    fn events(d: &mut ShardData) -> Vec<(String, String)> {
-        d.events
-            .drain(..)
-            .map(|e| {
-                (
-                    e.event.to_string(),
-                    String::from_utf8_lossy(&e.key).into_owned(),
-                )
-            })
-            .collect()
-    }
-
-    fn ev(list: &[(&str, &str)]) -> Vec<(String, String)> {
-        list.iter()
-            .map(|(e, k)| (e.to_string(), k.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn keyspace_events_follow_redis() {
-        let mut d = ShardData::new(0, 1, Config::default());
-        d.notify_mask = notify::parse(b"KEA").unwrap();
-        run(&mut d, &["zadd", "z", "1", "a", "2", "b", "3", "c"]);
-        assert_eq!(events(&mut d), ev(&[("zadd", "z")]));
-        // No change, no event.
-        run(&mut d, &["zadd", "z", "1", "a"]);
-        run(&mut d, &["zadd", "z", "nx", "5", "a"]);
-        run(&mut d, &["zrem", "z", "nosuch"]);
-        run(&mut d, &["zremrangebyscore", "z", "100", "200"]);
-        assert_eq!(events(&mut d), ev(&[]));
-        run(&mut d, &["zincrby", "z", "1", "a"]);
-        run(&mut d, &["zadd", "z", "incr", "1", "a"]);
-        assert_eq!(events(&mut d), ev(&[("zincr", "z"), ("zincr", "z")]));
-        run(&mut d, &["zrem", "z", "a"]);
-        run(&mut d, &["zremrangebyrank", "z", "0", "0"]);
-        assert_eq!(
-            events(&mut d),
-            ev(&[("zrem", "z"), ("zremrangebyrank", "z")])
-        );
-        run(&mut d, &["zadd", "z", "1", "a", "2", "b"]);
-        run(&mut d, &["zremrangebyscore", "z", "1", "1"]);
-        run(&mut d, &["zadd", "l", "0", "x", "0", "y"]);
-        run(&mut d, &["zremrangebylex", "l", "-", "+"]);
-        assert_eq!(
-            events(&mut d),
-            ev(&[
-                ("zadd", "z"),
-                ("zremrangebyscore", "z"),
-                ("zadd", "l"),
-                ("zremrangebylex", "l"),
-                ("del", "l"),
-            ])
-        );
-        run(&mut d, &["zadd", "p", "1", "a", "2", "b"]);
-        run(&mut d, &["zpopmin", "p"]);
-        run(&mut d, &["zpopmax", "p", "5"]);
-        assert_eq!(
-            events(&mut d),
-            ev(&[
-                ("zadd", "p"),
-                ("zpopmin", "p"),
-                ("zpopmax", "p"),
-                ("del", "p")
-            ])
-        );
-        run(&mut d, &["zadd", "q", "1", "a"]);
-        run(&mut d, &["zmpop", "1", "q", "MAX"]);
-        assert_eq!(
-            events(&mut d),
-            ev(&[("zadd", "q"), ("zpopmax", "q"), ("del", "q")])
-        );
-        // *STORE: the store event, or del when the result is empty and the key existed.
-        run(&mut d, &["zunionstore", "u", "1", "z"]);
-        run(&mut d, &["zinterstore", "u", "2", "z", "nosuch"]);
-        run(&mut d, &["zinterstore", "u", "2", "z", "nosuch"]);
-        run(&mut d, &["zdiffstore", "u", "1", "z"]);
-        run(&mut d, &["zrangestore", "r", "z", "0", "-1"]);
-        run(&mut d, &["zrangestore", "r", "nosuch", "0", "-1"]);
-        assert_eq!(
-            events(&mut d),
-            ev(&[
-                ("zunionstore", "u"),
-                ("del", "u"),
-                ("zdiffstore", "u"),
-                ("zrangestore", "r"),
-                ("del", "r"),
-            ])
-        );
-        // Reads and errors queue nothing.
-        run(&mut d, &["zrange", "z", "0", "-1"]);
-        run(&mut d, &["zadd", "z", "nan", "a"]);
-        assert_eq!(events(&mut d), ev(&[]));
-    }
-
-    #[test]
-    fn nan_increment_is_refused_and_key_untouched() {
-        let mut d = ShardData::new(0, 1, Config::default());
-        run(&mut d, &["zadd", "z", "inf", "a"]);
-        let r = run(&mut d, &["zincrby", "z", "-inf", "a"]);
-        assert_eq!(r, b"-ERR resulting score is not a number (NaN)\r\n");
-        assert_eq!(run(&mut d, &["zscore", "z", "a"]), b"$3\r\ninf\r\n");
-    }
-
-    #[test]
-    fn strtod_like_bounds() {
-        assert_eq!(strtod_full(b""), Some(0.0));
-        assert_eq!(strtod_full(b"  1.5"), Some(1.5));
-        assert_eq!(strtod_full(b"1.5 "), None);
-        assert_eq!(strtod_full(b"1e400"), Some(f64::INFINITY));
-        assert_eq!(strtod_full(b"-Infinity"), Some(f64::NEG_INFINITY));
-        assert_eq!(strtod_full(b"0x10"), Some(16.0));
-        assert_eq!(strtod_full(b"nan"), None);
-        assert_eq!(strtod_full(b"1e"), None);
-        assert_eq!(parse_score(b"0x1p-2"), Some(0.25));
-        assert_eq!(parse_score(b"0x1p2000"), None);
-        assert_eq!(parse_score(b" 0x1"), None);
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // BZPOPMIN / BZPOPMAX / BZMPOP (on the blocking framework of `shard::blocking`)
 // ---------------------------------------------------------------------------------------
@@ -2373,4 +2226,151 @@ fn bzmpop(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         };
         run_bzpop(ctx, keys, timeout, op, true).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::shard::watch::notify;
+
+    /// Runs one command on `d` (database 0) and returns its reply.
+    fn run(d: &mut ShardData, line: &[&str]) -> Vec<u8> {
+        let parts: Vec<&[u8]> = line.iter().map(|s| s.as_bytes()).collect();
+        let owned = OwnedArgs::from_slices(&parts);
+        let spec = crate::commands::Registry::new()
+            .lookup(parts[0])
+            .expect("registered");
+        let Handler::Keyed { run, .. } = spec.handler else {
+            panic!("keyed")
+        };
+        let mut buf = Vec::new();
+        let mut ctx = Ctx {
+            shard: d,
+            db: 0,
+            now_ms: now_ms(),
+            out: ReplyWriter::new(&mut buf, false),
+        };
+        run(&mut ctx, owned.view());
+        buf
+    }
+
+    /// The (event, key) pairs queued since the last call.
+    fn events(d: &mut ShardData) -> Vec<(String, String)> {
+        d.events
+            .drain(..)
+            .map(|e| {
+                (
+                    e.event.to_string(),
+                    String::from_utf8_lossy(&e.key).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    fn ev(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(e, k)| (e.to_string(), k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn keyspace_events_follow_redis() {
+        let mut d = ShardData::new(0, 1, Config::default());
+        d.notify_mask = notify::parse(b"KEA").unwrap();
+        run(&mut d, &["zadd", "z", "1", "a", "2", "b", "3", "c"]);
+        assert_eq!(events(&mut d), ev(&[("zadd", "z")]));
+        // No change, no event.
+        run(&mut d, &["zadd", "z", "1", "a"]);
+        run(&mut d, &["zadd", "z", "nx", "5", "a"]);
+        run(&mut d, &["zrem", "z", "nosuch"]);
+        run(&mut d, &["zremrangebyscore", "z", "100", "200"]);
+        assert_eq!(events(&mut d), ev(&[]));
+        run(&mut d, &["zincrby", "z", "1", "a"]);
+        run(&mut d, &["zadd", "z", "incr", "1", "a"]);
+        assert_eq!(events(&mut d), ev(&[("zincr", "z"), ("zincr", "z")]));
+        run(&mut d, &["zrem", "z", "a"]);
+        run(&mut d, &["zremrangebyrank", "z", "0", "0"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[("zrem", "z"), ("zremrangebyrank", "z")])
+        );
+        run(&mut d, &["zadd", "z", "1", "a", "2", "b"]);
+        run(&mut d, &["zremrangebyscore", "z", "1", "1"]);
+        run(&mut d, &["zadd", "l", "0", "x", "0", "y"]);
+        run(&mut d, &["zremrangebylex", "l", "-", "+"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[
+                ("zadd", "z"),
+                ("zremrangebyscore", "z"),
+                ("zadd", "l"),
+                ("zremrangebylex", "l"),
+                ("del", "l"),
+            ])
+        );
+        run(&mut d, &["zadd", "p", "1", "a", "2", "b"]);
+        run(&mut d, &["zpopmin", "p"]);
+        run(&mut d, &["zpopmax", "p", "5"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[
+                ("zadd", "p"),
+                ("zpopmin", "p"),
+                ("zpopmax", "p"),
+                ("del", "p")
+            ])
+        );
+        run(&mut d, &["zadd", "q", "1", "a"]);
+        run(&mut d, &["zmpop", "1", "q", "MAX"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[("zadd", "q"), ("zpopmax", "q"), ("del", "q")])
+        );
+        // *STORE: the store event, or del when the result is empty and the key existed.
+        run(&mut d, &["zunionstore", "u", "1", "z"]);
+        run(&mut d, &["zinterstore", "u", "2", "z", "nosuch"]);
+        run(&mut d, &["zinterstore", "u", "2", "z", "nosuch"]);
+        run(&mut d, &["zdiffstore", "u", "1", "z"]);
+        run(&mut d, &["zrangestore", "r", "z", "0", "-1"]);
+        run(&mut d, &["zrangestore", "r", "nosuch", "0", "-1"]);
+        assert_eq!(
+            events(&mut d),
+            ev(&[
+                ("zunionstore", "u"),
+                ("del", "u"),
+                ("zdiffstore", "u"),
+                ("zrangestore", "r"),
+                ("del", "r"),
+            ])
+        );
+        // Reads and errors queue nothing.
+        run(&mut d, &["zrange", "z", "0", "-1"]);
+        run(&mut d, &["zadd", "z", "nan", "a"]);
+        assert_eq!(events(&mut d), ev(&[]));
+    }
+
+    #[test]
+    fn nan_increment_is_refused_and_key_untouched() {
+        let mut d = ShardData::new(0, 1, Config::default());
+        run(&mut d, &["zadd", "z", "inf", "a"]);
+        let r = run(&mut d, &["zincrby", "z", "-inf", "a"]);
+        assert_eq!(r, b"-ERR resulting score is not a number (NaN)\r\n");
+        assert_eq!(run(&mut d, &["zscore", "z", "a"]), b"$3\r\ninf\r\n");
+    }
+
+    #[test]
+    fn strtod_like_bounds() {
+        assert_eq!(strtod_full(b""), Some(0.0));
+        assert_eq!(strtod_full(b"  1.5"), Some(1.5));
+        assert_eq!(strtod_full(b"1.5 "), None);
+        assert_eq!(strtod_full(b"1e400"), Some(f64::INFINITY));
+        assert_eq!(strtod_full(b"-Infinity"), Some(f64::NEG_INFINITY));
+        assert_eq!(strtod_full(b"0x10"), Some(16.0));
+        assert_eq!(strtod_full(b"nan"), None);
+        assert_eq!(strtod_full(b"1e"), None);
+        assert_eq!(parse_score(b"0x1p-2"), Some(0.25));
+        assert_eq!(parse_score(b"0x1p2000"), None);
+        assert_eq!(parse_score(b" 0x1"), None);
+    }
 }

@@ -17,7 +17,10 @@
 #   SCENARIOS [all]     subset, e.g. "P1_d3 P16_d3"; besides the P<pipeline>_d<size>
 #                       GET/SET mixes, command scenarios (always redis-benchmark,
 #                       50 clients, pipeline 1): EVALSHA (the Directus rate-limiter
-#                       script), PUBLISH (fan-out to SUBSCRIBERS subscribers)
+#                       script), PUBLISH (fan-out to SUBSCRIBERS subscribers), and the
+#                       collection pairs LIST (LPUSH then LPOP), HASH (HSET then HGET),
+#                       ZSET (ZADD then ZRANGE 0 9), SET (SADD then SISMEMBER), each
+#                       pair against one server instance
 #   SUBSCRIBERS [10]    subscribers of the PUBLISH scenario
 #   LIBELLULE_BIN []    use this binary instead of building target/release
 set -euo pipefail
@@ -233,6 +236,30 @@ run_command_scenario() {
             done
             payload=$(head -c 100 /dev/zero | tr '\0' x)
             cmd=(PUBLISH bench:channel "$payload")
+            ;;
+        LIST|HASH|ZSET|SET)
+            local write read
+            case "$scen" in
+                LIST) write="LPUSH list:__rand_int__ element"; read="LPOP list:__rand_int__" ;;
+                HASH) write="HSET hash:__rand_int__ field:__rand_int__ value"; read="HGET hash:__rand_int__ field:__rand_int__" ;;
+                ZSET) write="ZADD zset:__rand_int__ __rand_int__ member:__rand_int__"; read="ZRANGE zset:__rand_int__ 0 9" ;;
+                SET) write="SADD set:__rand_int__ member:__rand_int__"; read="SISMEMBER set:__rand_int__ member:__rand_int__" ;;
+            esac
+            # Collections over 1,000 keys (so they grow), write then read.
+            for op in write read; do
+                local line
+                if [ "$op" = write ]; then line=$write; else line=$read; fi
+                # shellcheck disable=SC2086
+                "${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" \
+                    -n "$REQUESTS" -r 1000 --csv $line > "$raw-$op.csv" 2> "$raw-$op.err" \
+                    || { cat "$raw-$op.err" >&2; die "redis-benchmark failed"; }
+                awk -F, -v srv="$name" -v rnd="$round" -v scen="$scen" -v op="${line%% *}" '
+                    { gsub(/"/, "") }
+                    NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "rps") r = i; if ($i == "p99_latency_ms") p = i }; next }
+                    r { printf "%s\t%s\t%s\t%s\t%s\t%s\n", srv, rnd, scen, op, $r, (p ? $p : "NA") }
+                ' "$raw-$op.csv" >> "$RESULTS"
+            done
+            return 0
             ;;
         *) die "unknown scenario $scen" ;;
     esac

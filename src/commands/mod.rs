@@ -13,7 +13,7 @@
 //! - [`Handler::Async`]: commands that need every shard (DBSIZE, KEYS, SCAN, FLUSHALL,
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
-//! One file per command family: [`strings`], [`hashes`], [`lists`], [`sets`], [`zsets`],
+//! One file per command family: [`strings`], [`hashes`], [`lists`], [`sets`], [`zsets`], [`streams`],
 //! [`keys`], [`server`], [`transactions`], [`pubsub`], [`scripting`].
 
 pub mod hashes;
@@ -23,6 +23,7 @@ pub mod pubsub;
 pub mod scripting;
 pub mod server;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -341,6 +342,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(lists::COMMANDS.iter());
     v.extend(sets::COMMANDS.iter());
     v.extend(zsets::COMMANDS.iter());
+    v.extend(streams::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());
     v.extend(server::COMMANDS.iter());
     v.extend(transactions::COMMANDS.iter());

@@ -5,6 +5,7 @@ pub mod hash;
 pub mod key;
 pub mod list;
 pub mod set;
+pub mod stream;
 pub mod value;
 pub mod zset;
 
@@ -13,5 +14,6 @@ pub use hash::Hash;
 pub use key::CompactKey;
 pub use list::List;
 pub use set::Set;
+pub use stream::Stream;
 pub use value::{Value, ValueType};
 pub use zset::ZSet;

@@ -109,7 +109,8 @@ fn mask_pending(r: &Reply) -> Reply {
 fn id_shaped(b: &[u8]) -> bool {
     let s = String::from_utf8_lossy(b);
     let mut it = s.splitn(2, '-');
-    let ok = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+    let ok =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
     ok(it.next()) && ok(it.next())
 }
 
@@ -125,7 +126,8 @@ fn run_line(d: &mut Diff, line: &str) {
     let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     let a = d.redis.cmd(&refs);
     let b = d.lib.cmd(&refs);
-    d.history.push(format!("{}  -> {:?}", show_command(&args), a));
+    d.history
+        .push(format!("{}  -> {:?}", show_command(&args), a));
     if auto_id {
         let ok = match (&a, &b) {
             (Reply::Bulk(Some(x)), Reply::Bulk(Some(y))) => id_shaped(x) && id_shaped(y),
@@ -626,7 +628,11 @@ impl Gen {
 
     fn some_id(&mut self, k: usize) -> String {
         let top = self.next_ms[k].max(2);
-        format!("{}-{}", self.rng.gen_range(0..top), self.rng.gen_range(0..3))
+        format!(
+            "{}-{}",
+            self.rng.gen_range(0..top),
+            self.rng.gen_range(0..3)
+        )
     }
 
     fn command(&mut self) -> Vec<String> {

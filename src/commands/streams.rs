@@ -645,12 +645,30 @@ fn serve_key(
     blocked: bool,
 ) -> Result<Option<Vec<u8>>, Vec<u8>> {
     let now = now_ms();
-    let Some(e) = d.dbs[db].lookup(key, now) else {
-        return Ok(None);
+    let mut created = false;
+    let r = match d.dbs[db]
+        .lookup(key, now)
+        .and_then(|e| e.value.as_stream_mut())
+    {
+        None => Ok(None),
+        Some(s) => serve_stream(s, from, req, blocked, now, &mut created),
     };
-    let Some(s) = e.value.as_stream_mut() else {
-        return Ok(None);
-    };
+    if created {
+        // Redis creates the consumer with a notification (no WATCH signal).
+        d.key_event(db, key, b't', "xgroup-createconsumer");
+    }
+    r
+}
+
+/// [`serve_key`] on the stream itself; `created` tells whether a consumer was created.
+fn serve_stream(
+    s: &mut Stream,
+    from: ReadFrom,
+    req: &ReadReq,
+    blocked: bool,
+    now: u64,
+    created: &mut bool,
+) -> Result<Option<Vec<u8>>, Vec<u8>> {
     let mut buf = Vec::new();
     let mut out = ReplyWriter::new(&mut buf, req.resp3);
     let Some((gname, cname)) = &req.group else {
@@ -688,6 +706,7 @@ fn serve_key(
         ReadFrom::After(gt) => {
             // History: the consumer's own pending entries after `gt`.
             let g = s.groups.get_mut(&gname[..]).expect("checked");
+            *created |= !g.consumers.contains_key(&cname[..]);
             let c = g.touch_consumer(cname, now);
             let start = gt.incr().unwrap_or(StreamId::MAX);
             let ids: Vec<StreamId> = c
@@ -735,6 +754,7 @@ fn serve_key(
             s.range(start, StreamId::MAX, false, req.count, |e| ids.push(e.id));
             {
                 let g = s.groups.get_mut(&gname[..]).expect("checked");
+                *created |= !g.consumers.contains_key(&cname[..]);
                 if blocked {
                     if !g.consumers.contains_key(&cname[..]) {
                         g.create_consumer(cname, now);
@@ -798,32 +818,17 @@ impl BlockOp for StreamRead {
         if first {
             // The command's own pass already found nothing; only a write since then
             // (IDs are resolved, so `$` is a concrete ID) can give something now.
-            let r = serve_key(d, db, key, from, &self.req, false).transpose()?;
-            if r.is_ok() {
-                note_group_read(d, db, key, &self.req);
-            }
-            return Some(r);
+            return serve_key(d, db, key, from, &self.req, false).transpose();
         }
         if !self.ready(d, db, key) {
             return None;
         }
-        let r = serve_key(d, db, key, from, &self.req, true).transpose()?;
-        if r.is_ok() {
-            note_group_read(d, db, key, &self.req);
-        }
-        Some(r)
+        serve_key(d, db, key, from, &self.req, true).transpose()
     }
 
     fn restore(&self, _d: &mut ShardData, _db: usize, _key: &[u8], _out: Self::Out) {
         // Reads take nothing; a group delivery stays pending, as in Redis when the
         // reader goes away after being served.
-    }
-}
-
-/// An XREADGROUP delivery changed the stream's group: dirties WATCHes.
-fn note_group_read(d: &mut ShardData, db: usize, key: &[u8], req: &ReadReq) {
-    if req.group.is_some() {
-        d.modified(db, key, b't', "xreadgroup");
     }
 }
 
@@ -996,11 +1001,7 @@ fn xread_generic(ctx: AsyncCtx, args: OwnedArgs, is_group: bool) -> ReplyFuture 
             let r = ctx
                 .shards
                 .run_on(ctx.shards.owner(key), move |d| {
-                    let r = serve_key(d, db, &k2, f2, &r2, false);
-                    if matches!(r, Ok(Some(_))) {
-                        note_group_read(d, db, &k2, &r2);
-                    }
-                    r
+                    serve_key(d, db, &k2, f2, &r2, false)
                 })
                 .await;
             if let Ok(Some(entries)) = r {
@@ -1373,9 +1374,6 @@ fn xack(ctx: &mut Ctx, args: Args) {
     }
     let n = ids.into_iter().filter(|&id| g.ack(id)).count();
     ctx.out.int(n as i64);
-    if n > 0 {
-        ctx.modified(key, b't', "xack");
-    }
 }
 
 /// `XPENDING key group [[IDLE min-idle-time] start end count [consumer]]`
@@ -1584,12 +1582,10 @@ fn xclaim(ctx: &mut Ctx, args: Args) {
         .ok()
         .flatten()
         .expect("checked");
-    let mut changed = false;
     {
         let g = s.groups.get_mut(gname).expect("checked");
         if last_id > g.last_id {
             g.last_id = last_id;
-            changed = true;
         }
     }
     let dtime = match dtime {
@@ -1598,13 +1594,12 @@ fn xclaim(ctx: &mut Ctx, args: Args) {
         None => nowi,
     } as u64;
     let mut claimed: Vec<StreamId> = Vec::new();
+    let mut created = false;
     for id in ids {
         let exists = s.contains(id);
         let g = s.groups.get_mut(gname).expect("checked");
         if !exists {
-            if g.ack(id) {
-                changed = true;
-            }
+            g.ack(id);
             continue;
         }
         let fresh = force && !g.pel.contains_key(&id);
@@ -1612,6 +1607,7 @@ fn xclaim(ctx: &mut Ctx, args: Args) {
             if !fresh {
                 continue;
             }
+            created |= !g.consumers.contains_key(cname);
             g.touch_consumer(cname, now);
             let n = g.assign(id, cname, now);
             n.delivery_time = dtime;
@@ -1620,12 +1616,12 @@ fn xclaim(ctx: &mut Ctx, args: Args) {
                 _ => 1,
             };
             claimed.push(id);
-            changed = true;
             continue;
         };
         if minidle != 0 && (nowi - n.delivery_time as i64) < minidle {
             continue;
         }
+        created |= !g.consumers.contains_key(cname);
         g.touch_consumer(cname, now);
         let n = g.assign(id, cname, now);
         n.delivery_time = dtime;
@@ -1635,7 +1631,6 @@ fn xclaim(ctx: &mut Ctx, args: Args) {
             _ => {}
         }
         claimed.push(id);
-        changed = true;
     }
     let out = &mut ctx.out;
     out.array(claimed.len());
@@ -1646,8 +1641,8 @@ fn xclaim(ctx: &mut Ctx, args: Args) {
             write_entry(out, &s.get(id).expect("exists"));
         }
     }
-    if changed {
-        ctx.modified(key, b't', "xclaim");
+    if created {
+        ctx.shard.key_event(db, key, b't', "xgroup-createconsumer");
     }
 }
 
@@ -1705,6 +1700,7 @@ fn xautoclaim(ctx: &mut Ctx, args: Args) {
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
     let mut cursor = start;
+    let mut created = false;
     let mut next: Option<StreamId> = None;
     loop {
         let g = s.groups.get(gname).expect("checked");
@@ -1732,6 +1728,7 @@ fn xautoclaim(ctx: &mut Ctx, args: Args) {
             deleted.push(id);
             count -= 1;
         } else if minidle == 0 || nowi - dt >= minidle {
+            created |= !g.consumers.contains_key(cname);
             g.touch_consumer(cname, now);
             let n = g.assign(id, cname, now);
             n.delivery_time = now;
@@ -1760,8 +1757,8 @@ fn xautoclaim(ctx: &mut Ctx, args: Args) {
     for id in &deleted {
         write_id(out, *id);
     }
-    if !claimed.is_empty() || !deleted.is_empty() {
-        ctx.modified(key, b't', "xautoclaim");
+    if created {
+        ctx.shard.key_event(db, key, b't', "xgroup-createconsumer");
     }
 }
 

@@ -787,7 +787,7 @@ struct StreamRead {
 }
 
 impl StreamRead {
-    fn from_of(&self, key: &[u8]) -> ReadFrom {
+    fn start_for(&self, key: &[u8]) -> ReadFrom {
         self.from
             .iter()
             .find(|(k, _)| k == key)
@@ -803,7 +803,7 @@ impl BlockOp for StreamRead {
         let Some(s) = d.dbs[db].peek(key, now).and_then(|e| e.value.as_stream()) else {
             return false;
         };
-        match (&self.req.group, self.from_of(key)) {
+        match (&self.req.group, self.start_for(key)) {
             (None, ReadFrom::After(gt)) => s.last_id > gt && s.length > 0,
             (Some((g, _)), _) => match s.groups.get(&g[..]) {
                 None => true,
@@ -814,7 +814,7 @@ impl BlockOp for StreamRead {
     }
 
     fn take(&self, d: &mut ShardData, db: usize, key: &[u8], first: bool) -> Option<Self::Out> {
-        let from = self.from_of(key);
+        let from = self.start_for(key);
         if first {
             // The command's own pass already found nothing; only a write since then
             // (IDs are resolved, so `$` is a concrete ID) can give something now.
@@ -898,7 +898,7 @@ fn xread_generic(ctx: AsyncCtx, args: OwnedArgs, is_group: bool) -> ReplyFuture 
                 }
             } else if eq_ic(o, "streams") && more > 0 {
                 streams_at = i + 1;
-                if (a.len() - streams_at) % 2 != 0 {
+                if !(a.len() - streams_at).is_multiple_of(2) {
                     return err(b"ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.");
                 }
                 break;
@@ -1696,7 +1696,6 @@ fn xautoclaim(ctx: &mut Ctx, args: Args) {
     };
     let nowi = now as i64;
     let mut attempts = count.saturating_mul(10);
-    let mut count = count;
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
     let mut cursor = start;

@@ -354,10 +354,7 @@ impl Stream {
             .map(|(k, g)| {
                 k.len()
                     + 96
-                    + g.pel
-                        .iter()
-                        .map(|(_, n)| n.consumer.len() + 64)
-                        .sum::<usize>()
+                    + g.pel.values().map(|n| n.consumer.len() + 64).sum::<usize>()
                     + g.consumers
                         .iter()
                         .map(|(k, c)| k.len() + 64 + c.pel.len() * 24)

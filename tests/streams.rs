@@ -382,4 +382,33 @@ fn keyspace_events_and_watch() {
     w.cmd_str("MULTI");
     w.cmd_str("XLEN wk");
     assert_eq!(w.cmd_str("EXEC"), Reply::Array(None));
+    // As in Redis, group bookkeeping and XSETID notify but do not dirty WATCH.
+    for cmd in [
+        "XGROUP CREATE wk g 0",
+        "XGROUP SETID wk g 0",
+        "XSETID wk 5-0",
+        "XGROUP CREATECONSUMER wk g c",
+        "XREADGROUP GROUP g c2 STREAMS wk >",
+        "XACK wk g 1-0",
+        "XCLAIM wk g c3 0 1-0",
+        "XGROUP DELCONSUMER wk g c3",
+    ] {
+        w.cmd_str("WATCH wk");
+        assert!(!c.cmd_str(cmd).is_error(), "{cmd}");
+        w.cmd_str("MULTI");
+        w.cmd_str("PING");
+        assert_eq!(
+            w.cmd_str("EXEC"),
+            Reply::array(vec![Reply::simple("PONG")]),
+            "after {cmd}"
+        );
+    }
+    // XDEL and XTRIM do.
+    for cmd in ["XDEL wk 1-0", "XADD wk 6-0 a b", "XTRIM wk MAXLEN 0"] {
+        w.cmd_str("WATCH wk");
+        c.cmd_str(cmd);
+        w.cmd_str("MULTI");
+        w.cmd_str("PING");
+        assert_eq!(w.cmd_str("EXEC"), Reply::Array(None), "after {cmd}");
+    }
 }

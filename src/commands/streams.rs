@@ -295,6 +295,14 @@ fn write_entry(out: &mut ReplyWriter, e: &EntryRef) {
     }
 }
 
+/// A keyspace notification without the WATCH signal: Redis's `notifyKeyspaceEvent`
+/// alone, for the stream writes that do not call `signalModifiedKey` (XGROUP's
+/// subcommands on an existing stream, XSETID, XADD's trimming after its own signal).
+fn notify(ctx: &mut Ctx, key: &[u8], event: &'static str) {
+    let db = ctx.db;
+    ctx.shard.key_event(db, key, b't', event);
+}
+
 /// Writes an ID as a bulk string.
 fn write_id(out: &mut ReplyWriter, id: StreamId) {
     out.bulk(&id.format());
@@ -474,7 +482,7 @@ fn xadd(ctx: &mut Ctx, args: Args) {
     write_id(&mut ctx.out, id);
     ctx.modified(key, b't', "xadd");
     if trimmed {
-        ctx.modified(key, b't', "xtrim");
+        notify(ctx, key, "xtrim");
     }
     ctx.shard.signal_key_ready(db, key);
 }
@@ -1224,7 +1232,12 @@ fn xgroup(ctx: &mut Ctx, args: Args) {
                 },
             );
             ctx.out.ok();
-            ctx.modified(key, b't', "xgroup-create");
+            if exists.is_none() {
+                // The stream was created: WATCH sees it, as in Redis.
+                ctx.modified(key, b't', "xgroup-create");
+            } else {
+                notify(ctx, key, "xgroup-create");
+            }
         }
         "setid" => {
             if args.len() != 5 && args.len() != 7 {
@@ -1244,13 +1257,13 @@ fn xgroup(ctx: &mut Ctx, args: Args) {
             g.last_id = id;
             g.entries_read = entries_read;
             ctx.out.ok();
-            ctx.modified(key, b't', "xgroup-setid");
+            notify(ctx, key, "xgroup-setid");
         }
         "destroy" => {
             let s = stream(ctx, key, now);
             if s.groups.remove(gname).is_some() {
                 ctx.out.int(1);
-                ctx.modified(key, b't', "xgroup-destroy");
+                notify(ctx, key, "xgroup-destroy");
                 ctx.shard.signal_key_ready(db, key);
             } else {
                 ctx.out.int(0);
@@ -1263,7 +1276,7 @@ fn xgroup(ctx: &mut Ctx, args: Args) {
             let created = g.create_consumer(cname, now);
             ctx.out.int(created as i64);
             if created {
-                ctx.modified(key, b't', "xgroup-createconsumer");
+                notify(ctx, key, "xgroup-createconsumer");
             }
         }
         _ => {
@@ -1281,7 +1294,7 @@ fn xgroup(ctx: &mut Ctx, args: Args) {
             };
             ctx.out.int(pending.unwrap_or(0) as i64);
             if pending.is_some() {
-                ctx.modified(key, b't', "xgroup-delconsumer");
+                notify(ctx, key, "xgroup-delconsumer");
             }
         }
     }
@@ -1346,7 +1359,7 @@ fn xsetid(ctx: &mut Ctx, args: Args) {
         s.max_deleted_id = maxdel;
     }
     ctx.out.ok();
-    ctx.modified(key, b't', "xsetid");
+    notify(ctx, key, "xsetid");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -415,6 +415,10 @@ impl Stream {
             }
         };
         if need_new {
+            // The closed node keeps exactly its bytes.
+            if let Some(last) = self.nodes.values_mut().next_back() {
+                last.data.shrink_to_fit();
+            }
             self.nodes.insert(id, Node::default());
         }
         let node = self.nodes.values_mut().next_back().expect("a node");

@@ -164,31 +164,50 @@ impl<'a> EntryRef<'a> {
 }
 
 impl Node {
+    /// Decodes the entry at `pos`, returning it and the position after it.
+    fn entry_at(&self, mut pos: usize) -> (EntryRef<'_>, usize) {
+        let d = &self.data;
+        let ms = u64::from_le_bytes(d[pos..pos + 8].try_into().expect("8 bytes"));
+        let seq = u64::from_le_bytes(d[pos + 8..pos + 16].try_into().expect("8 bytes"));
+        let flag_at = pos + 16;
+        let deleted = d[flag_at] & 1 != 0;
+        pos += 17;
+        let nfields = get_varint(d, &mut pos) as usize;
+        let start = pos;
+        for _ in 0..nfields * 2 {
+            let len = get_varint(d, &mut pos) as usize;
+            pos += len;
+        }
+        let e = EntryRef {
+            id: StreamId::new(ms, seq),
+            deleted,
+            flag_at,
+            nfields,
+            fields: &d[start..pos],
+        };
+        (e, pos)
+    }
+
+    /// Calls `f` with every entry (tombstones included) in order until it returns false.
+    fn for_each<'a>(&'a self, mut f: impl FnMut(EntryRef<'a>) -> bool) -> bool {
+        let mut pos = 0;
+        while pos < self.data.len() {
+            let (e, next) = self.entry_at(pos);
+            if !f(e) {
+                return false;
+            }
+            pos = next;
+        }
+        true
+    }
+
     /// Decodes every entry (tombstones included).
     fn entries(&self) -> Vec<EntryRef<'_>> {
-        let d = &self.data;
         let mut out = Vec::with_capacity((self.live + self.deleted) as usize);
-        let mut pos = 0;
-        while pos < d.len() {
-            let ms = u64::from_le_bytes(d[pos..pos + 8].try_into().expect("8 bytes"));
-            let seq = u64::from_le_bytes(d[pos + 8..pos + 16].try_into().expect("8 bytes"));
-            let flag_at = pos + 16;
-            let deleted = d[flag_at] & 1 != 0;
-            pos += 17;
-            let nfields = get_varint(d, &mut pos) as usize;
-            let start = pos;
-            for _ in 0..nfields * 2 {
-                let len = get_varint(d, &mut pos) as usize;
-                pos += len;
-            }
-            out.push(EntryRef {
-                id: StreamId::new(ms, seq),
-                deleted,
-                flag_at,
-                nfields,
-                fields: &d[start..pos],
-            });
-        }
+        self.for_each(|e| {
+            out.push(e);
+            true
+        });
         out
     }
 }
@@ -461,7 +480,6 @@ impl Stream {
             .map_or(start, |(k, _)| *k);
         let mut n = 0;
         let mut visit = |node: &'a Node, n: &mut usize| -> bool {
-            let es = node.entries();
             let mut emit = |e: EntryRef<'a>, n: &mut usize| -> bool {
                 if e.deleted || e.id < start || e.id > end {
                     return true;
@@ -471,19 +489,21 @@ impl Stream {
                 count == 0 || *n < count
             };
             if rev {
-                for e in es.into_iter().rev() {
+                for e in node.entries().into_iter().rev() {
                     if !emit(e, n) {
                         return false;
                     }
                 }
+                true
             } else {
-                for e in es {
-                    if !emit(e, n) {
+                node.for_each(|e| {
+                    // Past the end: stop this node (and the caller stops at `end` too).
+                    if e.id > end {
                         return false;
                     }
-                }
+                    emit(e, n)
+                })
             }
-            true
         };
         if rev {
             for (_, node) in self.nodes.range(from..=end).rev() {
@@ -534,11 +554,13 @@ impl Stream {
             return false;
         };
         let node = self.nodes.get_mut(&key).expect("present");
-        let at = node
-            .entries()
-            .into_iter()
-            .find(|e| e.id == id && !e.deleted)
-            .map(|e| e.flag_at);
+        let mut at = None;
+        node.for_each(|e| {
+            if e.id == id && !e.deleted {
+                at = Some(e.flag_at);
+            }
+            at.is_none() && e.id < id
+        });
         let Some(at) = at else {
             return false;
         };

@@ -14,8 +14,8 @@
 //!   CONFIG SET, INFO...), run as a task on the home shard.
 //!
 //! One file per command family: [`strings`], [`bitmaps`], [`hyperloglog`], [`hashes`],
-//! [`lists`], [`sets`], [`zsets`], [`keys`], [`server`], [`transactions`], [`pubsub`],
-//! [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`].
+//! [`lists`], [`sets`], [`zsets`], [`streams`], [`keys`], [`server`], [`transactions`],
+//! [`pubsub`], [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`].
 
 pub mod bitmaps;
 pub mod dump;
@@ -28,6 +28,7 @@ pub mod scripting;
 pub mod server;
 pub mod sets;
 pub mod sort;
+pub mod streams;
 pub mod strings;
 pub mod transactions;
 pub mod zsets;
@@ -365,6 +366,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(zsets::COMMANDS.iter());
     v.extend(bitmaps::COMMANDS.iter());
     v.extend(hyperloglog::COMMANDS.iter());
+    v.extend(streams::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());
     v.extend(server::COMMANDS.iter());
     v.extend(transactions::COMMANDS.iter());

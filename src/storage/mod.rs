@@ -7,6 +7,7 @@ pub mod key;
 pub mod list;
 pub mod rdb;
 pub mod set;
+pub mod stream;
 pub mod value;
 pub mod zset;
 
@@ -15,5 +16,6 @@ pub use hash::Hash;
 pub use key::CompactKey;
 pub use list::List;
 pub use set::Set;
+pub use stream::Stream;
 pub use value::{Value, ValueType};
 pub use zset::ZSet;

@@ -12,6 +12,7 @@
 use super::hash::Hash;
 use super::list::List;
 use super::set::Set;
+use super::stream::Stream;
 use super::zset::ZSet;
 use crate::protocol::reply::parse_i64;
 
@@ -47,6 +48,8 @@ pub enum Value {
     ZSet(Box<ZSet>),
     /// A list ("quicklist", see [`super::list`]). Boxed like hashes.
     List(Box<List>),
+    /// A stream ("stream", see [`super::stream`]). Boxed like hashes.
+    Stream(Box<Stream>),
 }
 
 /// The type of a value as `TYPE` names it.
@@ -62,6 +65,8 @@ pub enum ValueType {
     ZSet,
     /// `list`
     List,
+    /// `stream`
+    Stream,
 }
 
 impl ValueType {
@@ -73,6 +78,7 @@ impl ValueType {
             ValueType::Set => "set",
             ValueType::ZSet => "zset",
             ValueType::List => "list",
+            ValueType::Stream => "stream",
         }
     }
 }
@@ -114,6 +120,7 @@ impl Value {
             Value::Set(_) => ValueType::Set,
             Value::ZSet(_) => ValueType::ZSet,
             Value::List(_) => ValueType::List,
+            Value::Stream(_) => ValueType::Stream,
         }
     }
 
@@ -128,6 +135,7 @@ impl Value {
             Value::Set(s) => s.encoding(),
             Value::ZSet(z) => z.encoding(),
             Value::List(l) => l.encoding(),
+            Value::Stream(s) => s.encoding(),
         }
     }
 
@@ -150,7 +158,9 @@ impl Value {
             Value::Small { len, data } => Some(f(&data[..*len as usize])),
             Value::Str(b) => Some(f(b)),
             Value::Raw(b) => Some(f(b)),
-            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_) => {
+                None
+            }
         }
     }
 
@@ -161,7 +171,9 @@ impl Value {
             Value::Small { len, .. } => Some(*len as usize),
             Value::Str(b) => Some(b.len()),
             Value::Raw(b) => Some(b.len()),
-            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => None,
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_) => {
+                None
+            }
         }
     }
 
@@ -180,7 +192,9 @@ impl Value {
                 *self = Value::Raw(v);
             }
             Value::Raw(_) => {}
-            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) => return None,
+            Value::Hash(_) | Value::List(_) | Value::Set(_) | Value::ZSet(_) | Value::Stream(_) => {
+                return None
+            }
         }
         match self {
             Value::Raw(v) => Some(v),
@@ -198,6 +212,7 @@ impl Value {
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
             Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
+            Value::Stream(s) => std::mem::size_of::<Stream>() + s.heap_size(),
         }
     }
 
@@ -286,6 +301,29 @@ impl Value {
     /// Wraps a sorted set.
     pub fn from_zset(z: ZSet) -> Value {
         Value::ZSet(Box::new(z))
+    }
+
+    /// The stream, or `None` when the value is not a stream.
+    #[inline]
+    pub fn as_stream(&self) -> Option<&Stream> {
+        match self {
+            Value::Stream(s) => Some(&**s),
+            _ => None,
+        }
+    }
+
+    /// The stream, mutably, or `None` when the value is not a stream.
+    #[inline]
+    pub fn as_stream_mut(&mut self) -> Option<&mut Stream> {
+        match self {
+            Value::Stream(s) => Some(&mut **s),
+            _ => None,
+        }
+    }
+
+    /// Wraps a stream.
+    pub fn from_stream(s: Stream) -> Value {
+        Value::Stream(Box::new(s))
     }
 
     /// Wraps a list.

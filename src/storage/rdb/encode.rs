@@ -14,8 +14,8 @@
 
 use super::{intset, listpack, lzf, put_len};
 use super::{
-    TYPE_HASH, TYPE_HASH_LISTPACK, TYPE_LIST_QUICKLIST_2, TYPE_SET, TYPE_SET_INTSET, TYPE_STRING,
-    TYPE_ZSET_2, TYPE_ZSET_LISTPACK,
+    TYPE_HASH, TYPE_HASH_LISTPACK, TYPE_LIST_QUICKLIST_2, TYPE_SET, TYPE_SET_INTSET,
+    TYPE_STREAM_LISTPACKS_2, TYPE_STRING, TYPE_ZSET_2, TYPE_ZSET_LISTPACK,
 };
 use crate::protocol::reply::parse_i64;
 use crate::storage::hash::Hash;
@@ -43,7 +43,15 @@ pub fn type_byte(v: &Value) -> u8 {
             Hash::Packed(_) => TYPE_HASH_LISTPACK,
             Hash::Table(_) => TYPE_HASH,
         },
+        // Not encodable yet: `can_encode` is false, callers refuse the value first.
+        Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
     }
+}
+
+/// True when this module can serialize `v` (streams cannot yet: their listpack-node
+/// encoding is still to be written).
+pub fn can_encode(v: &Value) -> bool {
+    !matches!(v, Value::Stream(_))
 }
 
 /// Appends an integer in Redis's `rdbEncodeInteger` form when it fits 32 bits.
@@ -89,6 +97,7 @@ pub fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
 
 /// Appends the body of `v` (without its type byte), as `rdbSaveObject` does.
 pub fn save_object(v: &Value, out: &mut Vec<u8>, compress: bool) {
+    debug_assert!(can_encode(v), "save_object of a value can_encode refuses");
     match v {
         Value::Int(i) => {
             if !put_int_enc(out, *i) {
@@ -175,6 +184,8 @@ pub fn save_object(v: &Value, out: &mut Vec<u8>, compress: bool) {
                 }
             }
         },
+        // Refused before encoding (see `can_encode`).
+        Value::Stream(_) => {}
     }
 }
 

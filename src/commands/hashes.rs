@@ -10,7 +10,7 @@
 //!
 //! Every command has one key, so every handler runs on the shard owning it.
 
-use crate::commands::keys::{lookup_read, parse_cursor, split};
+use crate::commands::keys::{parse_cursor, split};
 use crate::commands::strings::long_double;
 use crate::commands::{
     arity_error, eq_ic, flags, parse_int, CommandSpec, Ctx, Handler, NOT_FLOAT, NOT_INT, OVERFLOW,
@@ -224,28 +224,13 @@ pub fn limits(shard: &ShardData) -> Limits {
 }
 
 /// What a read lookup of a hash found.
-enum Found<'a> {
-    /// No such key.
-    Missing,
-    /// The key holds another type.
-    WrongType,
-    /// The hash.
-    Hash(&'a Hash),
-}
+type Found<'a> = crate::commands::keys::Found<'a, Hash>;
 
 /// Looks `key` up for reading like Redis's `lookupKeyRead` (counts a keyspace hit or
 /// miss, stamps the access time).
 #[inline]
 fn read_hash<'s, 'a>(ctx: &'s mut Ctx<'a>, key: &[u8]) -> (Found<'s>, &'s mut ReplyWriter<'a>) {
-    let now = ctx.now_ms;
-    let found = match lookup_read(ctx.shard, ctx.db, key, now) {
-        None => Found::Missing,
-        Some(e) => match e.value.as_hash() {
-            Some(h) => Found::Hash(h),
-            None => Found::WrongType,
-        },
-    };
-    (found, &mut ctx.out)
+    crate::commands::keys::read_typed(ctx, key, Value::as_hash)
 }
 
 /// Writes a field and, with `with_value`, its value: as a 2-element array in RESP3 when
@@ -354,7 +339,7 @@ fn hget(ctx: &mut Ctx, args: Args) {
     match read_hash(ctx, args.get(1)) {
         (Found::Missing, out) => out.null(),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::Hash(h), out) => match h.get(args.get(2)) {
+        (Found::Is(h), out) => match h.get(args.get(2)) {
             Some(v) => out.bulk(v),
             None => out.null(),
         },
@@ -367,7 +352,7 @@ fn hmget(ctx: &mut Ctx, args: Args) {
     let h = match found {
         Found::WrongType => return out.error(WRONGTYPE),
         Found::Missing => None,
-        Found::Hash(h) => Some(h),
+        Found::Is(h) => Some(h),
     };
     out.array(args.len() - 2);
     for i in 2..args.len() {
@@ -383,7 +368,7 @@ fn hlen(ctx: &mut Ctx, args: Args) {
     match read_hash(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::Hash(h), out) => out.int(h.len() as i64),
+        (Found::Is(h), out) => out.int(h.len() as i64),
     }
 }
 
@@ -392,7 +377,7 @@ fn hstrlen(ctx: &mut Ctx, args: Args) {
     match read_hash(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::Hash(h), out) => out.int(h.get(args.get(2)).map_or(0, |v| v.len() as i64)),
+        (Found::Is(h), out) => out.int(h.get(args.get(2)).map_or(0, |v| v.len() as i64)),
     }
 }
 
@@ -401,7 +386,7 @@ fn hexists(ctx: &mut Ctx, args: Args) {
     match read_hash(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::Hash(h), out) => out.int(h.contains(args.get(2)) as i64),
+        (Found::Is(h), out) => out.int(h.contains(args.get(2)) as i64),
     }
 }
 
@@ -463,7 +448,7 @@ fn hgetall_generic(ctx: &mut Ctx, args: Args, part: Part) {
         Found::WrongType => return out.error(WRONGTYPE),
         Found::Missing if part == Part::Both => return out.map(0),
         Found::Missing => return out.array(0),
-        Found::Hash(h) => h,
+        Found::Is(h) => h,
     };
     match part {
         Part::Both => out.map(h.len()),
@@ -610,7 +595,7 @@ fn hrandfield(ctx: &mut Ctx, args: Args) {
     let (h, out) = match read_hash(ctx, args.get(1)) {
         (Found::Missing, out) => return out.null(),
         (Found::WrongType, out) => return out.error(WRONGTYPE),
-        (Found::Hash(h), out) => (h, out),
+        (Found::Is(h), out) => (h, out),
     };
     let i = rand::thread_rng().gen_range(0..h.len());
     if let Some((f, _)) = h.iter().nth(i) {
@@ -626,7 +611,7 @@ fn hrandfield_count(ctx: &mut Ctx, key: &[u8], count: i64, with_values: bool) {
     let h = match found {
         Found::Missing => return out.array(0),
         Found::WrongType => return out.error(WRONGTYPE),
-        Found::Hash(h) => h,
+        Found::Is(h) => h,
     };
     let (n, unique) = (count.unsigned_abs() as usize, count >= 0);
     if n == 0 {
@@ -684,7 +669,7 @@ fn hscan(ctx: &mut Ctx, args: Args) {
             return out.array(0);
         }
         Found::WrongType => return out.error(WRONGTYPE),
-        Found::Hash(h) => h,
+        Found::Is(h) => h,
     };
     let mut count: i64 = 10;
     let mut pattern: Option<&[u8]> = None;

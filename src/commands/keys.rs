@@ -296,6 +296,36 @@ pub static COMMANDS: &[CommandSpec] = &[
 // Helpers shared with other families
 // ---------------------------------------------------------------------------------------
 
+/// What a read lookup of a collection found (see [`read_typed`]).
+pub enum Found<'a, T> {
+    /// No such key.
+    Missing,
+    /// The key holds another type.
+    WrongType,
+    /// The value, of the wanted type.
+    Is(&'a T),
+}
+
+/// Looks `key` up for reading like Redis's `lookupKeyRead` (keyspace hit or miss, access
+/// time) and views its value through `as_type` (`Value::as_hash`, `Value::as_set`...).
+/// Returns the outcome with the reply writer, both borrowed from `ctx`.
+#[inline]
+pub fn read_typed<'s, 'a, T>(
+    ctx: &'s mut Ctx<'a>,
+    key: &[u8],
+    as_type: fn(&crate::storage::Value) -> Option<&T>,
+) -> (Found<'s, T>, &'s mut ReplyWriter<'a>) {
+    let now = ctx.now_ms;
+    let found = match lookup_read(ctx.shard, ctx.db, key, now) {
+        None => Found::Missing,
+        Some(e) => match as_type(&e.value) {
+            Some(v) => Found::Is(v),
+            None => Found::WrongType,
+        },
+    };
+    (found, &mut ctx.out)
+}
+
 /// Looks `key` up for reading like Redis's `lookupKeyRead`: expires it if its TTL passed,
 /// stamps its access time, and counts a keyspace hit or miss.
 #[inline]

@@ -15,7 +15,7 @@
 //! non-blocking command, then wait on the keys' owner shards, served in FIFO order after
 //! the command that pushed.
 
-use crate::commands::keys::{lookup_read, split};
+use crate::commands::keys::split;
 use crate::commands::{
     eq_ic, flags, parse_int, AsyncCtx, CommandSpec, Ctx, Handler, ReplyFuture, NOT_INT, SYNTAX_ERR,
     WRONGTYPE,
@@ -524,24 +524,14 @@ fn rpop(ctx: &mut Ctx, args: Args) {
 // LLEN / LRANGE / LINDEX / LPOS
 // ---------------------------------------------------------------------------------------
 
-/// What a read lookup found.
-enum Found<'a> {
-    Missing,
-    WrongType,
-    List(&'a List),
-}
+/// What a read lookup of a list found.
+type Found<'a> = crate::commands::keys::Found<'a, List>;
 
-/// Looks `key` up for reading like Redis's `lookupKeyRead` (hit/miss, access time).
+/// Looks `key` up for reading like Redis's `lookupKeyRead` (counts a keyspace hit or
+/// miss, stamps the access time).
+#[inline]
 fn read_list<'s, 'a>(ctx: &'s mut Ctx<'a>, key: &[u8]) -> (Found<'s>, &'s mut ReplyWriter<'a>) {
-    let now = ctx.now_ms;
-    let found = match lookup_read(ctx.shard, ctx.db, key, now) {
-        None => Found::Missing,
-        Some(e) => match e.value.as_list() {
-            Some(l) => Found::List(l),
-            None => Found::WrongType,
-        },
-    };
-    (found, &mut ctx.out)
+    crate::commands::keys::read_typed(ctx, key, Value::as_list)
 }
 
 /// `LLEN key`
@@ -549,7 +539,7 @@ fn llen(ctx: &mut Ctx, args: Args) {
     match read_list(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::List(l), out) => out.int(l.len() as i64),
+        (Found::Is(l), out) => out.int(l.len() as i64),
     }
 }
 
@@ -578,7 +568,7 @@ fn lrange(ctx: &mut Ctx, args: Args) {
     match read_list(ctx, args.get(1)) {
         (Found::Missing, out) => out.array(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::List(l), out) => match range(start, end, l.len()) {
+        (Found::Is(l), out) => match range(start, end, l.len()) {
             None => out.array(0),
             Some((s, e)) => {
                 out.array(e - s + 1);
@@ -596,7 +586,7 @@ fn lindex(ctx: &mut Ctx, args: Args) {
     let l = match found {
         Found::Missing => return out.null(),
         Found::WrongType => return out.error(WRONGTYPE),
-        Found::List(l) => l,
+        Found::Is(l) => l,
     };
     let Some(index) = parse_int(args.get(2)) else {
         return out.error(NOT_INT);
@@ -659,7 +649,7 @@ fn lpos(ctx: &mut Ctx, args: Args) {
             };
         }
         Found::WrongType => return out.error(WRONGTYPE),
-        Found::List(l) => l,
+        Found::Is(l) => l,
     };
     let len = l.len();
     let limit = if maxlen == 0 {

@@ -194,28 +194,13 @@ pub fn max_intset(shard: &ShardData) -> usize {
 }
 
 /// What a read lookup of a set found.
-enum Found<'a> {
-    /// No such key.
-    Missing,
-    /// The key holds another type.
-    WrongType,
-    /// The set.
-    Set(&'a Set),
-}
+type Found<'a> = crate::commands::keys::Found<'a, Set>;
 
 /// Looks `key` up for reading like Redis's `lookupKeyRead` (counts a keyspace hit or
 /// miss, stamps the access time).
 #[inline]
 fn read_set<'s, 'a>(ctx: &'s mut Ctx<'a>, key: &[u8]) -> (Found<'s>, &'s mut ReplyWriter<'a>) {
-    let now = ctx.now_ms;
-    let found = match lookup_read(ctx.shard, ctx.db, key, now) {
-        None => Found::Missing,
-        Some(e) => match e.value.as_set() {
-            Some(s) => Found::Set(s),
-            None => Found::WrongType,
-        },
-    };
-    (found, &mut ctx.out)
+    crate::commands::keys::read_typed(ctx, key, Value::as_set)
 }
 
 /// Writes the empty-scan reply (`0` and no elements).
@@ -298,7 +283,7 @@ fn sismember(ctx: &mut Ctx, args: Args) {
     match read_set(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::Set(s), out) => out.int(s.contains(args.get(2)) as i64),
+        (Found::Is(s), out) => out.int(s.contains(args.get(2)) as i64),
     }
 }
 
@@ -308,7 +293,7 @@ fn smismember(ctx: &mut Ctx, args: Args) {
     let s = match found {
         Found::WrongType => return out.error(WRONGTYPE),
         Found::Missing => None,
-        Found::Set(s) => Some(s),
+        Found::Is(s) => Some(s),
     };
     out.array(args.len() - 2);
     for i in 2..args.len() {
@@ -321,7 +306,7 @@ fn scard(ctx: &mut Ctx, args: Args) {
     match read_set(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::Set(s), out) => out.int(s.len() as i64),
+        (Found::Is(s), out) => out.int(s.len() as i64),
     }
 }
 
@@ -432,7 +417,7 @@ fn srandmember(ctx: &mut Ctx, args: Args) {
     match read_set(ctx, args.get(1)) {
         (Found::Missing, out) => out.null(),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::Set(s), out) => s.random(&mut rand::thread_rng()).reply(out),
+        (Found::Is(s), out) => s.random(&mut rand::thread_rng()).reply(out),
     }
 }
 
@@ -452,7 +437,7 @@ fn srandmember_count(ctx: &mut Ctx, args: Args) {
     let s = match found {
         Found::Missing => return out.array(0),
         Found::WrongType => return out.error(WRONGTYPE),
-        Found::Set(s) => s,
+        Found::Is(s) => s,
     };
     let (n, unique) = (count.unsigned_abs() as usize, count >= 0);
     if n == 0 {
@@ -1122,7 +1107,7 @@ fn sscan(ctx: &mut Ctx, args: Args) {
     let s = match found {
         Found::Missing => return empty_scan(out),
         Found::WrongType => return out.error(WRONGTYPE),
-        Found::Set(s) => s,
+        Found::Is(s) => s,
     };
     let mut count: i64 = 10;
     let mut pattern: Option<&[u8]> = None;

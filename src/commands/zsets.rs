@@ -210,29 +210,14 @@ pub fn limits(shard: &ShardData) -> Limits {
     }
 }
 
-/// What a read lookup of a sorted set found.
-enum Found<'a> {
-    /// No such key.
-    Missing,
-    /// The key holds another type.
-    WrongType,
-    /// The sorted set.
-    ZSet(&'a ZSet),
-}
+/// What a read lookup of a zset found.
+type Found<'a> = crate::commands::keys::Found<'a, ZSet>;
 
 /// Looks `key` up for reading like Redis's `lookupKeyRead` (counts a keyspace hit or
 /// miss, stamps the access time).
 #[inline]
 fn read_zset<'s, 'a>(ctx: &'s mut Ctx<'a>, key: &[u8]) -> (Found<'s>, &'s mut ReplyWriter<'a>) {
-    let now = ctx.now_ms;
-    let found = match lookup_read(ctx.shard, ctx.db, key, now) {
-        None => Found::Missing,
-        Some(e) => match e.value.as_zset() {
-            Some(z) => Found::ZSet(z),
-            None => Found::WrongType,
-        },
-    };
-    (found, &mut ctx.out)
+    crate::commands::keys::read_typed(ctx, key, Value::as_zset)
 }
 
 /// Writes a member and, with `with_score`, its score: as a 2-element array in RESP3,
@@ -711,7 +696,7 @@ fn zcard(ctx: &mut Ctx, args: Args) {
     match read_zset(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::ZSet(z), out) => out.int(z.len() as i64),
+        (Found::Is(z), out) => out.int(z.len() as i64),
     }
 }
 
@@ -720,7 +705,7 @@ fn zscore(ctx: &mut Ctx, args: Args) {
     match read_zset(ctx, args.get(1)) {
         (Found::Missing, out) => out.null(),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::ZSet(z), out) => match z.score(args.get(2)) {
+        (Found::Is(z), out) => match z.score(args.get(2)) {
             Some(s) => out.double(s),
             None => out.null(),
         },
@@ -733,7 +718,7 @@ fn zmscore(ctx: &mut Ctx, args: Args) {
     let z = match found {
         Found::WrongType => return out.error(WRONGTYPE),
         Found::Missing => None,
-        Found::ZSet(z) => Some(z),
+        Found::Is(z) => Some(z),
     };
     out.array(args.len() - 2);
     for i in 2..args.len() {
@@ -749,7 +734,7 @@ fn zrank_generic(ctx: &mut Ctx, args: Args, rev: bool) {
     match read_zset(ctx, args.get(1)) {
         (Found::Missing, out) => out.null(),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::ZSet(z), out) => match z.rank(args.get(2)) {
+        (Found::Is(z), out) => match z.rank(args.get(2)) {
             Some(r) if rev => out.int((z.len() - 1 - r) as i64),
             Some(r) => out.int(r as i64),
             None => out.null(),
@@ -775,7 +760,7 @@ fn zcount(ctx: &mut Ctx, args: Args) {
     match read_zset(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::ZSet(z), out) => {
+        (Found::Is(z), out) => {
             let (lo, hi) = range.ranks(z);
             out.int((hi - lo) as i64)
         }
@@ -790,7 +775,7 @@ fn zlexcount(ctx: &mut Ctx, args: Args) {
     match read_zset(ctx, args.get(1)) {
         (Found::Missing, out) => out.int(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::ZSet(z), out) => {
+        (Found::Is(z), out) => {
             let (lo, hi) = range.ranks(z);
             out.int((hi - lo) as i64)
         }
@@ -963,7 +948,7 @@ fn range_reply(ctx: &mut Ctx, args: Args, fixed: Fixed, rev: Option<bool>) {
     match read_zset(ctx, args.get(1)) {
         (Found::Missing, out) => out.array(0),
         (Found::WrongType, out) => out.error(WRONGTYPE),
-        (Found::ZSet(z), out) => {
+        (Found::Is(z), out) => {
             let items = select(z, &spec);
             pairs_reply(out, items.into_iter(), spec.withscores);
         }
@@ -1446,7 +1431,7 @@ fn zrandmember(ctx: &mut Ctx, args: Args) {
     let (z, out) = match read_zset(ctx, args.get(1)) {
         (Found::Missing, out) => return out.null(),
         (Found::WrongType, out) => return out.error(WRONGTYPE),
-        (Found::ZSet(z), out) => (z, out),
+        (Found::Is(z), out) => (z, out),
     };
     let r = rand::thread_rng().gen_range(0..z.len());
     if let Some((m, _)) = z.at_rank(r) {
@@ -1462,7 +1447,7 @@ fn zrandmember_count(ctx: &mut Ctx, key: &[u8], count: i64, withscores: bool) {
     let z = match found {
         Found::Missing => return out.array(0),
         Found::WrongType => return out.error(WRONGTYPE),
-        Found::ZSet(z) => z,
+        Found::Is(z) => z,
     };
     let (n, unique) = (count.unsigned_abs() as usize, count >= 0);
     if n == 0 {
@@ -1994,7 +1979,7 @@ fn zscan(ctx: &mut Ctx, args: Args) {
             return out.array(0);
         }
         Found::WrongType => return out.error(WRONGTYPE),
-        Found::ZSet(z) => z,
+        Found::Is(z) => z,
     };
     let mut count: i64 = 10;
     let mut pattern: Option<&[u8]> = None;

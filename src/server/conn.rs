@@ -395,10 +395,16 @@ fn execute(
     data.stats.total_commands += 1;
     client.last_cmd = spec.name;
     client.last_active_ms = now;
-    let is_exec = spec.name == "exec";
     if !spec.arity_ok(args.len()) {
         data.stats.cmds[idx].rejected += 1;
-        reject(client, data, wbuf, start_len, is_exec, &arity_error(name));
+        reject(
+            client,
+            data,
+            wbuf,
+            start_len,
+            spec.name == "exec",
+            &arity_error(name),
+        );
         return;
     }
     if !client.authenticated && spec.flags & flags::NO_AUTH == 0 {
@@ -408,7 +414,7 @@ fn execute(
             data,
             wbuf,
             start_len,
-            is_exec,
+            spec.name == "exec",
             b"NOAUTH Authentication required.",
         );
         return;
@@ -419,14 +425,21 @@ fn execute(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
             spec.name
         );
-        reject(client, data, wbuf, start_len, is_exec, msg.as_bytes());
+        reject(
+            client,
+            data,
+            wbuf,
+            start_len,
+            spec.name == "exec",
+            msg.as_bytes(),
+        );
         return;
     }
     if spec.flags & flags::ALLOW_BUSY == 0 && crate::scripting::engine::any_slow() {
         data.stats.cmds[idx].rejected += 1;
         let m: &[u8] =
             b"BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
-        reject(client, data, wbuf, start_len, is_exec, m);
+        reject(client, data, wbuf, start_len, spec.name == "exec", m);
         return;
     }
     if client.multi.is_some() && !runs_inside_multi(spec.name) {

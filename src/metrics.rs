@@ -144,6 +144,22 @@ fn describe() {
         Unit::Bytes,
         "Bytes written to clients, per shard."
     );
+    describe_counter!(
+        "libellule_command_latency_seconds_bucket",
+        Unit::Count,
+        "Commands that ran in at most `le` seconds, per command and shard (cumulative \
+         histogram buckets; timed while latency-tracking is yes)."
+    );
+    describe_counter!(
+        "libellule_command_latency_seconds_count",
+        Unit::Count,
+        "Commands timed, per command and shard."
+    );
+    describe_gauge!(
+        "libellule_command_latency_seconds_sum",
+        Unit::Seconds,
+        "Total seconds spent running each command, per shard."
+    );
     describe_gauge!(
         "libellule_memory_rss_bytes",
         Unit::Bytes,
@@ -230,6 +246,44 @@ struct Global {
     maxmemory: Gauge,
 }
 
+/// The latency histogram series of one command on one shard.
+struct LatencySeries {
+    buckets: Vec<Counter>,
+    count: Counter,
+    sum: Gauge,
+}
+
+impl LatencySeries {
+    fn new(cmd: &'static str, shard: &str) -> LatencySeries {
+        let probe = crate::shard::latency::Histogram::default();
+        let buckets = probe
+            .prometheus_buckets()
+            .map(|(le, _)| le_label_series(cmd, shard, crate::shard::latency::le_label(le)))
+            .chain(std::iter::once(le_label_series(cmd, shard, "+Inf".into())))
+            .collect();
+        LatencySeries {
+            buckets,
+            count: metrics::counter!("libellule_command_latency_seconds_count", "cmd" => cmd, "shard" => shard.to_string()),
+            sum: metrics::gauge!("libellule_command_latency_seconds_sum", "cmd" => cmd, "shard" => shard.to_string()),
+        }
+    }
+
+    fn publish(&self, h: &crate::shard::latency::Histogram) {
+        for (counter, (_, n)) in self.buckets.iter().zip(h.prometheus_buckets()) {
+            counter.absolute(n);
+        }
+        if let Some(inf) = self.buckets.last() {
+            inf.absolute(h.count);
+        }
+        self.count.absolute(h.count);
+        self.sum.set(h.total_ns as f64 / 1e9);
+    }
+}
+
+fn le_label_series(cmd: &'static str, shard: &str, le: String) -> Counter {
+    metrics::counter!("libellule_command_latency_seconds_bucket", "cmd" => cmd, "le" => le, "shard" => shard.to_string())
+}
+
 /// Per-database gauges of one shard.
 struct DbGauges {
     keys: Gauge,
@@ -249,6 +303,8 @@ pub struct ShardMetrics {
     net_out: Counter,
     /// Per registry index: (calls, errors), created when the command is first used.
     cmds: Vec<Option<(Counter, Counter)>>,
+    /// Per registry index: latency series, created when the command is first timed.
+    latency: Vec<Option<LatencySeries>>,
     errors: HashMap<String, Counter>,
     /// Per database, created once it has held a key.
     dbs: Vec<Option<DbGauges>>,
@@ -274,6 +330,7 @@ impl ShardMetrics {
             net_in: metrics::counter!("libellule_net_input_bytes_total", "shard" => s()),
             net_out: metrics::counter!("libellule_net_output_bytes_total", "shard" => s()),
             cmds: Vec::new(),
+            latency: Vec::new(),
             errors: HashMap::new(),
             dbs: Vec::new(),
             global,
@@ -320,6 +377,18 @@ impl ShardMetrics {
             });
             calls_m.absolute(c.calls);
             errors_m.absolute(errors);
+        }
+        if self.latency.len() < st.latency.len() {
+            self.latency.resize_with(st.latency.len(), || None);
+        }
+        for (i, h) in st.latency.iter().enumerate() {
+            let Some(h) = h else { continue };
+            let shard = &self.shard;
+            let series = self.latency[i].get_or_insert_with(|| {
+                let name = names.get(i).map(|s| s.name).unwrap_or("unknown");
+                LatencySeries::new(name, shard)
+            });
+            series.publish(h);
         }
         for (kind, &n) in &st.errors {
             if !self.errors.contains_key(kind) {

@@ -175,3 +175,77 @@ fn metrics_on_main_port_without_exporter() {
     assert!(r.starts_with("HTTP/1.1 200 OK\r\n"), "{r}");
     assert!(r.contains("libellule_build_info"), "{r}");
 }
+
+/// The `cmd="<cmd>",le="+Inf"` bucket of `cmd` summed over shards in a metrics body.
+fn latency_inf_count(body: &str, cmd: &str) -> u64 {
+    let prefix = format!("libellule_command_latency_seconds_bucket{{cmd=\"{cmd}\",le=\"+Inf\"");
+    body.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn latency_tracking_feeds_info_and_metrics_and_can_be_turned_off() {
+    let server = Server::start(&["--io_threads", "2"]);
+    let mut c = server.conn();
+    // Keys on both shards, some run by the other shard, and a cross-shard MGET.
+    for i in 0..50 {
+        c.cmd_str(&format!("SET k{i} v"));
+        c.cmd_str(&format!("GET k{i}"));
+    }
+    c.cmd_str("MGET k1 k2 k3 k4 k5 k6");
+    let info = c.cmd_str("INFO latencystats").as_text();
+    assert!(info.starts_with("# Latencystats\r\n"), "{info}");
+    for cmd in ["get", "set", "mget"] {
+        let line = info
+            .lines()
+            .find(|l| l.starts_with(&format!("latency_percentiles_usec_{cmd}:")))
+            .unwrap_or_else(|| panic!("no {cmd} line in {info}"));
+        assert!(
+            line.contains(":p50=") && line.contains(",p99=") && line.contains(",p99.9="),
+            "{line}"
+        );
+    }
+    // commandstats usec now comes from the same clocks.
+    let stats = c.cmd_str("INFO commandstats").as_text();
+    let get = stats
+        .lines()
+        .find(|l| l.starts_with("cmdstat_get:"))
+        .expect("get stats");
+    assert!(get.starts_with("cmdstat_get:calls=50,usec="), "{get}");
+    // Every timed GET is in the histogram exactly once (+Inf bucket over both shards).
+    let body = metrics_containing(
+        server.port,
+        &["libellule_command_latency_seconds_bucket{cmd=\"get\""],
+    );
+    assert!(
+        body.contains("# TYPE libellule_command_latency_seconds_bucket counter"),
+        "{body}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut body = body;
+    while latency_inf_count(&body, "get") != 50 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(150));
+        body = http_get(server.port, "/metrics");
+    }
+    assert_eq!(latency_inf_count(&body, "get"), 50, "{body}");
+
+    // Off: calls are still counted, nothing more is timed.
+    assert_eq!(
+        c.cmd_str("CONFIG SET latency-tracking no"),
+        common::Reply::ok()
+    );
+    for _ in 0..10 {
+        c.cmd_str("GET k1");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let body = http_get(server.port, "/metrics");
+    assert_eq!(latency_inf_count(&body, "get"), 50, "{body}");
+    let stats = c.cmd_str("INFO commandstats").as_text();
+    assert!(stats.contains("cmdstat_get:calls=60,"), "{stats}");
+    // CONFIG RESETSTAT empties the histograms.
+    assert_eq!(c.cmd_str("CONFIG RESETSTAT"), common::Reply::ok());
+    let info = c.cmd_str("INFO latencystats").as_text();
+    assert!(!info.contains("latency_percentiles_usec_get"), "{info}");
+}

@@ -1174,7 +1174,12 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 let calls: u64 = shards.iter().map(|x| x.stats.cmds[i].calls).sum();
                 let rejected: u64 = shards.iter().map(|x| x.stats.cmds[i].rejected).sum();
                 let failed: u64 = shards.iter().map(|x| x.stats.cmds[i].failed).sum();
-                let usec: u64 = shards.iter().map(|x| x.stats.cmds[i].usec).sum();
+                let usec: u64 = shards
+                    .iter()
+                    .filter_map(|x| x.stats.latency.get(i)?.as_ref())
+                    .map(|h| h.total_ns)
+                    .sum::<u64>()
+                    / 1000;
                 if calls + rejected == 0 {
                     continue;
                 }
@@ -1201,6 +1206,41 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             }
             for (k, v) in errs {
                 let _ = write!(s, "errorstat_{k}:count={v}\r\n");
+            }
+            s.push_str("\r\n");
+        }
+        if want("latencystats") {
+            s.push_str("# Latencystats\r\n");
+            let percentiles: Vec<f64> = actx
+                .shards
+                .data
+                .borrow()
+                .config
+                .extra
+                .get("latency-tracking-info-percentiles")
+                .map(|v| {
+                    v.split_whitespace()
+                        .filter_map(|p| p.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default();
+            for (i, spec) in registry().list.iter().enumerate() {
+                let mut h = crate::shard::latency::Histogram::default();
+                for x in &shards {
+                    if let Some(Some(one)) = x.stats.latency.get(i) {
+                        h.merge(one);
+                    }
+                }
+                if h.count == 0 {
+                    continue;
+                }
+                let _ = write!(s, "latency_percentiles_usec_{}:", spec.name);
+                for (n, p) in percentiles.iter().enumerate() {
+                    let sep = if n == 0 { "" } else { "," };
+                    let usec = h.percentile_ns(*p) as f64 / 1000.0;
+                    let _ = write!(s, "{sep}p{}={usec:.3}", crate::shard::latency::le_label(*p));
+                }
+                s.push_str("\r\n");
             }
             s.push_str("\r\n");
         }

@@ -231,6 +231,8 @@ const MAX_BATCH: usize = 1024;
 /// One keyed command bound for a shard, gathered from a pipeline.
 pub struct BatchItem {
     owner: usize,
+    /// The command's registry index (for its statistics).
+    idx: usize,
     spec: &'static CommandSpec,
     db: usize,
     resp3: bool,
@@ -277,6 +279,7 @@ fn add_to_batch(
     }
     batch.push(BatchItem {
         owner,
+        idx,
         spec,
         db: client.db,
         resp3: client.resp3,
@@ -327,7 +330,9 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
                                 unreachable!("batched commands are keyed")
                             };
                             let view = item.args.view();
+                            let started = d.latency_clock();
                             run_keyed_into(run, d, item.db, item.resp3, view, &mut out.buf, now);
+                            d.record_since(item.idx, started);
                             out.ends.push((i, out.buf.len()));
                         }
                         rest.extend(iter);
@@ -336,7 +341,7 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
                     .await;
                 for (i, item) in rest {
                     let reply = exec_keyed_remote(
-                        &shards, item.spec, owner, item.db, item.resp3, item.args,
+                        &shards, item.spec, item.idx, owner, item.db, item.resp3, item.args,
                     )
                     .await;
                     out.buf.extend_from_slice(&reply);
@@ -464,6 +469,8 @@ fn execute(
     if super::monitor::active() && !client.monitor && spec.flags & flags::SKIP_MONITOR == 0 {
         super::monitor::feed(lctx.shards, data, db, &client.addr, &args);
     }
+    let started = data.latency_clock();
+    let batch_len = batch.len();
     match spec.handler {
         Handler::Conn(f) => {
             let mut ctx = ConnCtx {
@@ -486,7 +493,10 @@ fn execute(
             if route.is_none() {
                 match cross {
                     Some(f) => {
-                        spawn_async(f, args, client, lctx, waiting);
+                        let timed = (spec.flags & flags::BLOCKING == 0)
+                            .then_some(idx)
+                            .zip(started);
+                        spawn_async(f, args, client, lctx, waiting, timed);
                     }
                     None => {
                         let m: &[u8] = b"CROSSSLOT Keys in request don't hash to the same slot";
@@ -506,6 +516,7 @@ fn execute(
                 // Start a batch: following keyed commands join it (see process_input).
                 batch.push(BatchItem {
                     owner,
+                    idx,
                     spec,
                     db,
                     resp3,
@@ -515,14 +526,21 @@ fn execute(
                 let owned = OwnedArgs::from_args(&args);
                 let shards = lctx.shards.clone();
                 let fut = Box::pin(async move {
-                    exec_keyed_remote(&shards, spec, owner, db, resp3, owned).await
+                    exec_keyed_remote(&shards, spec, idx, owner, db, resp3, owned).await
                 });
                 spawn_future(fut, lctx, waiting);
             }
         }
         Handler::Async(f) => {
-            spawn_async(f, args, client, lctx, waiting);
+            let timed = (spec.flags & flags::BLOCKING == 0)
+                .then_some(idx)
+                .zip(started);
+            spawn_async(f, args, client, lctx, waiting, timed);
         }
+    }
+    // A keyed command run by another shard is timed there; an async one when it ends.
+    if !*waiting && batch.len() == batch_len {
+        data.record_since(idx, started);
     }
     let stat = &mut data.stats.cmds[idx];
     stat.calls += 1;
@@ -650,10 +668,12 @@ fn keys_locked(spec: &CommandSpec, args: &Args, db: usize, data: &ShardData) -> 
     locked
 }
 
-/// Runs a keyed command on shard `owner`, honouring key locks held there.
+/// Runs a keyed command (registry index `idx`) on shard `owner`, honouring key locks
+/// held there. The owner times it.
 pub async fn exec_keyed_remote(
     shards: &Rc<Shards>,
     spec: &'static CommandSpec,
+    idx: usize,
     owner: usize,
     db: usize,
     resp3: bool,
@@ -670,7 +690,10 @@ pub async fn exec_keyed_remote(
             if keys_locked(spec, &attempt.view(), db, d) {
                 return None;
             }
-            Some(run_keyed(run, d, db, resp3, attempt.view()))
+            let started = d.latency_clock();
+            let reply = run_keyed(run, d, db, resp3, attempt.view());
+            d.record_since(idx, started);
+            Some(reply)
         })
         .await;
     if let Some(reply) = first {
@@ -685,7 +708,10 @@ pub async fn exec_keyed_remote(
     let attempt = (*args).clone();
     let reply = shards
         .run_on(owner, move |d: &mut ShardData| {
-            run_keyed(run, d, db, resp3, attempt.view())
+            let started = d.latency_clock();
+            let reply = run_keyed(run, d, db, resp3, attempt.view());
+            d.record_since(idx, started);
+            reply
         })
         .await;
     shards.unlock(&groups).await;
@@ -724,19 +750,35 @@ fn run_keyed_into(
     run(&mut ctx, args);
 }
 
+/// Starts an async command. `timed` (registry index, start) records its latency on this
+/// shard when it ends.
 fn spawn_async(
     f: crate::commands::AsyncFn,
     args: Args,
     client: &super::client::ClientState,
     lctx: &LoopCtx,
     waiting: &mut bool,
+    timed: Option<(usize, std::time::Instant)>,
 ) {
     let actx = AsyncCtx {
         shards: lctx.shards.clone(),
         client: client.clone(),
     };
     let fut = f(actx, OwnedArgs::from_args(&args));
-    spawn_future(fut, lctx, waiting);
+    match timed {
+        None => spawn_future(fut, lctx, waiting),
+        Some((idx, started)) => {
+            let shards = lctx.shards.clone();
+            let fut = Box::pin(async move {
+                let reply = fut.await;
+                if let Ok(mut d) = shards.data.try_borrow_mut() {
+                    d.record_since(idx, Some(started));
+                }
+                reply
+            });
+            spawn_future(fut, lctx, waiting);
+        }
+    }
 }
 
 fn spawn_future(fut: crate::commands::ReplyFuture, lctx: &LoopCtx, waiting: &mut bool) {

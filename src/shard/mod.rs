@@ -10,6 +10,7 @@
 //! `user42`), so related keys can live on one shard. See [`key_shard`].
 
 pub mod blocking;
+pub mod latency;
 pub mod locks;
 pub mod runtime;
 pub mod watch;
@@ -77,8 +78,6 @@ pub fn key_shard(key: &[u8], nshards: usize) -> usize {
 pub struct CmdStat {
     /// Calls.
     pub calls: u64,
-    /// Total microseconds spent.
-    pub usec: u64,
     /// Calls rejected before running (arity, auth...).
     pub rejected: u64,
     /// Calls that replied with an error.
@@ -112,6 +111,22 @@ pub struct ShardStats {
     pub auth_failures: u64,
     /// Clients of this shard blocked in BLPOP and the like (a gauge).
     pub blocked_clients: u64,
+    /// Per-command latency histograms, indexed like the registry list (created on a
+    /// command's first timed call; see [`latency`]).
+    pub latency: Vec<Option<Box<latency::Histogram>>>,
+}
+
+impl ShardStats {
+    /// Records that command `idx` ran for `ns` nanoseconds on this shard.
+    #[inline]
+    pub fn record_latency(&mut self, idx: usize, ns: u64) {
+        if self.latency.len() <= idx {
+            self.latency.resize_with(idx + 1, || None);
+        }
+        self.latency[idx]
+            .get_or_insert_with(Default::default)
+            .record(ns);
+    }
 }
 
 /// Everything one shard owns.
@@ -150,6 +165,8 @@ pub struct ShardData {
     pub pubsub: crate::server::pubsub::Registry,
     /// Clients blocked on this shard's keys (BLPOP...).
     pub blocking: blocking::Blocking,
+    /// `latency-tracking yes`: commands are timed into [`ShardStats::latency`].
+    pub latency_tracking: bool,
 }
 
 impl ShardData {
@@ -178,6 +195,7 @@ impl ShardData {
             events: Vec::new(),
             pubsub: Default::default(),
             blocking: blocking::Blocking::default(),
+            latency_tracking: true,
         }
         .with_config_applied()
     }
@@ -211,6 +229,11 @@ impl ShardData {
             .map(|s| s.as_bytes())
             .unwrap_or(b"");
         self.notify_mask = watch::notify::parse(notify).unwrap_or(0);
+        self.latency_tracking = self
+            .config
+            .extra
+            .get("latency-tracking")
+            .is_none_or(|v| v == "yes");
         self.sync_expiry_tracking();
     }
 
@@ -359,6 +382,21 @@ impl ShardData {
         };
         for db in &mut self.dbs {
             db.expired_keys = 0;
+        }
+    }
+
+    /// The start of a timed command: `Some(now)` when `latency-tracking` is on.
+    #[inline]
+    pub fn latency_clock(&self) -> Option<Instant> {
+        self.latency_tracking.then(Instant::now)
+    }
+
+    /// Ends a command timed by [`ShardData::latency_clock`].
+    #[inline]
+    pub fn record_since(&mut self, idx: usize, start: Option<Instant>) {
+        if let Some(t) = start {
+            self.stats
+                .record_latency(idx, t.elapsed().as_nanos().min(u64::MAX as u128) as u64);
         }
     }
 

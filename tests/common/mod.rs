@@ -606,6 +606,11 @@ impl Reply {
         }
     }
 
+    /// The bytes of a bulk or simple string as text (lossy).
+    pub fn as_text(&self) -> String {
+        String::from_utf8_lossy(self.as_bytes()).into_owned()
+    }
+
     /// Array/set/push elements (panics otherwise).
     pub fn as_array(&self) -> &[Reply] {
         match self {

@@ -89,6 +89,17 @@ fn describe() {
         Unit::Count,
         "Clients currently connected, per shard."
     );
+    describe_gauge!(
+        "libellule_blocked_clients",
+        Unit::Count,
+        "Clients waiting in a blocking command (BLPOP, XREAD BLOCK...), per shard."
+    );
+    describe_gauge!(
+        "libellule_pubsub_channels",
+        Unit::Count,
+        "Pub/sub channels with subscribers among this shard's clients, per kind (channel, \
+         pattern, shard) and shard."
+    );
     describe_counter!(
         "libellule_connections_received_total",
         Unit::Count,
@@ -295,6 +306,9 @@ pub struct ShardMetrics {
     shard: String,
     last: Option<Instant>,
     connected: Gauge,
+    blocked: Gauge,
+    /// Channels, patterns, shard channels.
+    pubsub: [Gauge; 3],
     connections: Counter,
     hits: Counter,
     misses: Counter,
@@ -323,6 +337,10 @@ impl ShardMetrics {
         });
         ShardMetrics {
             connected: metrics::gauge!("libellule_connected_clients", "shard" => s()),
+            blocked: metrics::gauge!("libellule_blocked_clients", "shard" => s()),
+            pubsub: ["channel", "pattern", "shard"].map(
+                |kind| metrics::gauge!("libellule_pubsub_channels", "kind" => kind, "shard" => s()),
+            ),
             connections: metrics::counter!("libellule_connections_received_total", "shard" => s()),
             hits: metrics::counter!("libellule_keyspace_hits_total", "shard" => s()),
             misses: metrics::counter!("libellule_keyspace_misses_total", "shard" => s()),
@@ -351,6 +369,11 @@ impl ShardMetrics {
         self.last = Some(now);
         let st = &d.stats;
         self.connected.set(st.connected_clients as f64);
+        self.blocked.set(st.blocked_clients as f64);
+        let (channels, patterns, shard_channels) = d.pubsub.counts();
+        self.pubsub[0].set(channels as f64);
+        self.pubsub[1].set(patterns as f64);
+        self.pubsub[2].set(shard_channels as f64);
         self.connections.absolute(st.total_connections);
         self.hits.absolute(st.keyspace_hits);
         self.misses.absolute(st.keyspace_misses);

@@ -249,3 +249,64 @@ fn latency_tracking_feeds_info_and_metrics_and_can_be_turned_off() {
     let info = c.cmd_str("INFO latencystats").as_text();
     assert!(!info.contains("latency_percentiles_usec_get"), "{info}");
 }
+
+/// The metric names a dashboard's queries use (`libellule_...` words in every `expr`).
+fn dashboard_metric_names(json: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in json
+        .lines()
+        .filter(|l| l.trim_start().starts_with("\"expr\""))
+    {
+        let mut rest = line;
+        while let Some(at) = rest.find("libellule_") {
+            let tail = &rest[at..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            names.push(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+#[test]
+fn grafana_dashboard_queries_only_exported_metrics() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/monitoring/grafana-dashboard.json"
+    );
+    let json = std::fs::read_to_string(path).expect("dashboard");
+    let names = dashboard_metric_names(&json);
+    assert!(names.len() >= 15, "{names:?}");
+    let server = Server::start(&["--io_threads", "2"]);
+    let mut c = server.conn();
+    c.cmd_str("SET a 1");
+    c.cmd_str("GET a");
+    c.cmd_str("GET nope");
+    c.cmd_str("INCR a x");
+    c.cmd_str("SET t 1 PX 1");
+    let wanted: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    let has = |body: &str, name: &str| {
+        body.lines().any(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let body = loop {
+        let body = http_get(server.port, "/metrics");
+        if wanted.iter().all(|n| has(&body, n)) || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    for n in wanted {
+        assert!(
+            has(&body, n),
+            "the dashboard queries {n}, which /metrics lacks:\n{body}"
+        );
+    }
+}

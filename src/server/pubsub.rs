@@ -118,6 +118,15 @@ impl Registry {
         map.get(channel).map_or(0, |l| l.len())
     }
 
+    /// (channels, patterns, shard channels) with at least one subscriber on this shard.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        (
+            self.channels.len(),
+            self.patterns.len(),
+            self.shard_channels.len(),
+        )
+    }
+
     /// Distinct patterns subscribed on this shard.
     pub fn patterns(&self) -> Vec<Vec<u8>> {
         self.patterns.keys().cloned().collect()

@@ -212,3 +212,78 @@ fn script_that_wrote_cannot_be_killed() {
     looper.set_read_timeout(Duration::from_secs(10));
     assert_eq!(looper.read_reply(), Reply::bulk("done"));
 }
+
+/// With one shard, every client lives on the busy script's own shard: the script's
+/// time-limit hook answers them (Redis's processEventsWhileBlocked).
+#[test]
+fn busy_script_on_the_only_shard_still_answers_busy_and_script_kill() {
+    let s = Server::start(&["--io_threads", "1", "--busy-reply-threshold", "100"]);
+    // Connected and idle before the script starts; one of them inside MULTI.
+    let mut idle = s.conn();
+    assert_eq!(idle.cmd_str("SET k v"), Reply::ok());
+    let mut tx = s.conn();
+    assert_eq!(tx.cmd_str("MULTI"), Reply::ok());
+    assert_eq!(tx.cmd_str("GET k"), Reply::simple("QUEUED"));
+    let mut looper = s.conn();
+    looper.send(&[b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"]);
+    std::thread::sleep(Duration::from_millis(300));
+    for c in [&mut idle, &mut tx] {
+        c.set_read_timeout(Duration::from_secs(5));
+    }
+    let busy =
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+    // An existing idle connection, and a pipeline of two.
+    assert_eq!(idle.cmd_str("GET k").error_text(), Some(busy));
+    idle.send_raw(b"PING\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n");
+    assert_eq!(idle.read_reply().error_text(), Some(busy));
+    assert_eq!(idle.read_reply().error_text(), Some(busy));
+    // Inside MULTI: the refused command dooms the transaction.
+    assert_eq!(tx.cmd_str("SET k w").error_text(), Some(busy));
+    // A connection accepted while the script runs.
+    let mut fresh = s.conn();
+    fresh.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(fresh.cmd_str("INCR n").error_text(), Some(busy));
+    // HELLO runs in Redis even now; here it waits for the script, in order.
+    let mut hello = s.conn();
+    hello.set_read_timeout(Duration::from_millis(300));
+    hello.send(&[b"HELLO", b"3"]);
+    assert!(
+        hello.try_read_reply().is_err(),
+        "HELLO answered during the script"
+    );
+    assert_eq!(fresh.cmd_str("SCRIPT KILL"), Reply::ok());
+    looper.set_read_timeout(Duration::from_secs(5));
+    let r = looper.read_reply();
+    assert!(
+        r.error_text()
+            .unwrap_or("")
+            .starts_with("ERR Script killed by user with SCRIPT KILL..."),
+        "{r:?}"
+    );
+    hello.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(hello.read_reply().kind(), "map");
+    assert_eq!(
+        tx.cmd_str("EXEC").error_text(),
+        Some("EXECABORT Transaction discarded because of previous errors.")
+    );
+    assert_eq!(idle.cmd_str("GET k"), Reply::bulk("v"));
+    assert_eq!(fresh.cmd_str("INCR n"), Reply::Int(1));
+    let stats = idle.cmd_str("INFO errorstats").as_text();
+    assert!(stats.contains("errorstat_BUSY:count=5"), "{stats}");
+    // QUIT is answered and closes, even while busy.
+    looper.send(&[b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut q = s.conn();
+    q.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(q.cmd_str("QUIT"), Reply::ok());
+    assert!(q.wait_closed(Duration::from_secs(5)).is_some());
+    // SHUTDOWN NOSAVE ends the process.
+    let mut k = s.conn();
+    k.set_read_timeout(Duration::from_secs(5));
+    k.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    let mut s = s;
+    assert!(
+        s.wait_exit(Duration::from_secs(5)).is_some(),
+        "still running"
+    );
+}

@@ -18,6 +18,9 @@ use crate::shard::ShardData;
 use crate::storage::db::Entry;
 use std::collections::BTreeMap;
 
+/// SCRIPT KILL's reply when the running script has written.
+pub const UNKILLABLE: &[u8] = b"UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.";
+
 const EVAL_FLAGS: u32 = flags::NOSCRIPT | flags::SKIP_MONITOR | flags::STALE;
 
 /// The scripting commands, as Redis 7.0's COMMAND INFO describes them.
@@ -319,7 +322,7 @@ fn script(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             match engine::kill(ctx.shards.n) {
                 KillOutcome::Killed => out.ok(),
                 KillOutcome::NotBusy => out.error(b"NOTBUSY No scripts in execution right now."),
-                KillOutcome::Unkillable => out.error(b"UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command."),
+                KillOutcome::Unkillable => out.error(UNKILLABLE),
             }
         } else if eq_ic(&sub, "debug") {
             out.error(b"ERR SCRIPT DEBUG (the Lua debugger) is not supported by Libellule");

@@ -20,7 +20,8 @@
 //!
 //! **Time limit.** An instruction-count hook checks the elapsed time; past
 //! `busy-reply-threshold` the shard is marked busy (other shards answer `-BUSY` for
-//! commands that need it) and SCRIPT KILL can stop a script that has not written.
+//! commands that need it; this shard's own clients are answered from the hook by
+//! [`crate::server::busy`]) and SCRIPT KILL can stop a script that has not written.
 
 use super::convert::{lua_to_reply, reply_to_lua};
 use crate::commands::{flags, ConnCtx, Ctx, Handler};
@@ -707,7 +708,13 @@ fn time_limit_hook(lua: &Lua, debug: &mlua::debug::Debug) -> mlua::Result<VmStat
         Some(()) => Err(mlua::Error::RuntimeError(
             "Script killed by user with SCRIPT KILL...".into(),
         )),
-        None => Ok(VmState::Continue),
+        None => {
+            if RUN.with(|r| r.borrow().as_ref().is_some_and(|run| is_busy(run.shard))) {
+                // Answer this shard's own clients (-BUSY, SCRIPT KILL, SHUTDOWN NOSAVE).
+                crate::server::busy::serve_while_busy();
+            }
+            Ok(VmState::Continue)
+        }
     }
 }
 

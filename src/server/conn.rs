@@ -94,6 +94,9 @@ pub struct Conn {
     pub eof: bool,
     /// No request parsed yet: the first one may be an HTTP `GET /metrics`.
     pub first_request: bool,
+    /// Nothing pending in either direction (shared with the [`super::busy`] desk, which
+    /// may answer this connection while a script keeps the shard busy).
+    pub quiet: Rc<Cell<bool>>,
     /// Client state.
     pub client: ClientRef,
 }

@@ -189,6 +189,7 @@ pub struct NetLoop {
     limits: Limits,
     by_client: hashbrown::HashMap<u64, (u32, u32)>,
     query_buffer_limit: u64,
+    desk: Rc<super::busy::BusyDesk>,
 }
 
 impl NetLoop {
@@ -236,6 +237,7 @@ impl NetLoop {
         let query_buffer_limit = shards.data.borrow().config.client_query_buffer_limit;
         let completions = Rc::new(Completions::default());
         shards.data.borrow_mut().loop_waker = Some(completions.clone());
+        let desk = super::busy::BusyDesk::install(listeners.clone(), limits.clone(), shards.n);
         let mut nl = NetLoop {
             ring,
             eventfd,
@@ -248,6 +250,7 @@ impl NetLoop {
             limits,
             by_client: hashbrown::HashMap::new(),
             query_buffer_limit,
+            desk,
         };
         for i in 0..nl.listeners.len() {
             nl.arm_accept(i);
@@ -290,6 +293,9 @@ impl NetLoop {
         let eventfd = self.eventfd;
         let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(1024);
         loop {
+            if self.desk.has_work() {
+                self.adopt_from_desk();
+            }
             // Submit what is queued and run the ring's deferred work (posting completions).
             self.enter()?;
             cqes.clear();
@@ -312,6 +318,7 @@ impl NetLoop {
                     // CLIENT REPLY itself).
                     let start = conn.wbuf.len();
                     conn.wbuf.extend_from_slice(&reply);
+                    conn.quiet.set(false);
                     let mut client = conn.client.borrow_mut();
                     crate::server::conn::apply_reply_mode(&mut client, &mut conn.wbuf, start);
                     drop(client);
@@ -327,7 +334,7 @@ impl NetLoop {
             }
             let spawned = self.completions.spawned.replace(false);
 
-            if !had_cqes && !had_ready {
+            if !had_cqes && !had_ready && self.dirty.is_empty() {
                 // Nothing happened this turn. Under load the next request is usually
                 // microseconds away: wait for it in our own ring first, briefly, unless
                 // tasks were just spawned (glommio must run them) — a park through
@@ -440,7 +447,8 @@ impl NetLoop {
         }
     }
 
-    fn on_accept(&mut self, fd: RawFd) {
+    /// Sets up an accepted connection; its (slot, generation) unless refused.
+    fn on_accept(&mut self, fd: RawFd) -> Option<(u32, u32)> {
         let maxclients = self.shards.data.borrow().config.maxclients;
         let n = CONNECTED_CLIENTS.fetch_add(1, Ordering::Relaxed) + 1;
         if n > maxclients {
@@ -457,7 +465,7 @@ impl NetLoop {
                 libc::close(fd);
             }
             self.shards.data.borrow_mut().stats.rejected_connections += 1;
-            return;
+            return None;
         }
         set_nodelay(fd);
         set_keepalive(fd, self.shards.data.borrow().config.tcp_keepalive);
@@ -474,6 +482,9 @@ impl NetLoop {
         data.stats.connected_clients += 1;
         drop(data);
         let limits = self.limits.clone();
+        let quiet = Rc::new(std::cell::Cell::new(false));
+        let desk_client = client.clone();
+        let desk_quiet = quiet.clone();
         let slot = self.conns.insert(|gen| Conn {
             fd,
             gen,
@@ -490,9 +501,11 @@ impl NetLoop {
             first_request: true,
             closing: false,
             eof: false,
+            quiet,
             client,
         });
         let gen = self.conns.gens[slot as usize];
+        self.desk.register(slot, gen, fd, desk_quiet, desk_client);
         self.by_client.insert(id, (slot, gen));
         if !authenticated {
             if let Some(c) = self.conns.get(slot, gen) {
@@ -500,6 +513,51 @@ impl NetLoop {
             }
         }
         self.arm_recv(slot, gen, fd);
+        Some((slot, gen))
+    }
+
+    /// Takes back what the busy desk held while a script kept this shard busy: input
+    /// and replies of known connections, and connections it accepted.
+    #[cold]
+    fn adopt_from_desk(&mut self) {
+        let adopt = self.desk.take();
+        for ((slot, gen), held) in adopt.held {
+            self.adopt_held(slot, gen, held);
+        }
+        for (fd, held) in adopt.accepted {
+            if let Some((slot, gen)) = self.on_accept(fd) {
+                self.adopt_held(slot, gen, held);
+            }
+        }
+        if adopt.errors > 0 {
+            let mut data = self.shards.data.borrow_mut();
+            for _ in 0..adopt.errors {
+                data.count_error(super::busy::BUSY_ERROR);
+            }
+        }
+    }
+
+    fn adopt_held(&mut self, slot: u32, gen: u32, held: super::busy::Held) {
+        let Some(conn) = self.conns.get(slot, gen) else {
+            return;
+        };
+        if !held.input.is_empty() {
+            let mut input = held.input;
+            input.extend_from_slice(&conn.rbuf);
+            conn.rbuf = input;
+            conn.first_request = false;
+        }
+        if !held.output.is_empty() {
+            let mut output = held.output;
+            output.extend_from_slice(&conn.wbuf);
+            conn.wbuf = output;
+        }
+        if held.quit {
+            conn.close_after_flush = true;
+            conn.input_done = true;
+        }
+        conn.quiet.set(false);
+        self.dirty.push((slot, gen));
     }
 
     fn on_recv(&mut self, slot: u32, gen: u32, res: i32, flags: u32) {
@@ -513,6 +571,7 @@ impl NetLoop {
         };
         if res > 0 {
             let bid = bid.expect("recv with buffer select");
+            conn.quiet.set(false);
             if !conn.closing {
                 conn.rbuf
                     .extend_from_slice(self.bufring.buf(bid, res as usize));
@@ -610,6 +669,10 @@ impl NetLoop {
                 }
             }
         }
+        if self.desk.has_work() {
+            // A script kept the shard busy: the next turn runs what the desk held.
+            self.adopt_from_desk();
+        }
         for &(slot, gen) in &dirty {
             let Some(conn) = self.conns.get(slot, gen) else {
                 continue;
@@ -637,6 +700,15 @@ impl NetLoop {
                 }
                 continue;
             }
+            // Nothing pending either way: the busy desk may answer it directly.
+            conn.quiet.set(
+                conn.rbuf.is_empty()
+                    && conn.wbuf.is_empty()
+                    && !conn.send_inflight
+                    && !conn.waiting
+                    && !conn.close_after_flush
+                    && !conn.first_request,
+            );
             if conn.wants_send() {
                 std::mem::swap(&mut conn.sending, &mut conn.wbuf);
                 conn.send_off = 0;
@@ -672,6 +744,7 @@ impl NetLoop {
             if let Some(&(slot, gen)) = self.by_client.get(&id) {
                 if let Some(conn) = self.conns.get(slot, gen) {
                     conn.wbuf.extend_from_slice(&bytes);
+                    conn.quiet.set(false);
                     self.dirty.push((slot, gen));
                 }
             }
@@ -697,6 +770,7 @@ impl NetLoop {
 
     fn close(&mut self, slot: u32) {
         if let Some(conn) = self.conns.remove(slot) {
+            self.desk.unregister(slot);
             // SAFETY: no operation on this fd is in flight any more.
             unsafe { libc::close(conn.fd) };
             let (id, monitor) = {

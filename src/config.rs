@@ -670,6 +670,18 @@ fn format_save(save: &[(u64, u64)]) -> String {
 const NOTIFY_CLASSES: &[u8] = b"g$lshzxetdnKEm";
 const NOTIFY_ALL_BITS: u16 = (1 << 10) - 1;
 
+/// How CONFIG GET shows a stored `notify-keyspace-events` value: Redis 7.0 leaves the
+/// `n` class out of the text when `A` is set (while still raising `new` events), so the
+/// stored form keeps it and only the display drops it.
+fn notify_display(stored: &str) -> String {
+    if stored.starts_with('A') {
+        stored.replace('n', "")
+    } else {
+        stored.to_string()
+    }
+}
+
+/// Canonical stored form of a `notify-keyspace-events` value (every class it enables).
 fn parse_notify(s: &str) -> Result<String, String> {
     let mut bits: u16 = 0;
     for b in s.bytes() {
@@ -686,7 +698,7 @@ fn parse_notify(s: &str) -> Result<String, String> {
         if i == 0 && bits & NOTIFY_ALL_BITS == NOTIFY_ALL_BITS {
             out.push('A');
         }
-        let in_all = i < 11 && bits & NOTIFY_ALL_BITS == NOTIFY_ALL_BITS;
+        let in_all = i < 10 && bits & NOTIFY_ALL_BITS == NOTIFY_ALL_BITS;
         if bits & (1 << i) != 0 && !in_all {
             out.push(c as char);
         }
@@ -1133,11 +1145,15 @@ impl Config {
     /// The `CONFIG GET` value of a parameter.
     fn value_of(&self, p: &Param) -> String {
         let Some(field) = p.field else {
-            return self
+            let v = self
                 .extra
                 .get(p.name)
                 .cloned()
                 .unwrap_or_else(|| p.default.to_string());
+            if matches!(p.kind, Kind::Notify) {
+                return notify_display(&v);
+            }
+            return v;
         };
         match field {
             Field::Port => self.port.to_string(),
@@ -2523,8 +2539,14 @@ mod tests {
             ("zz", "z"),
             ("", ""),
         ] {
-            assert_eq!(parse_notify(input).unwrap(), want, "{input}");
+            assert_eq!(
+                notify_display(&parse_notify(input).unwrap()),
+                want,
+                "{input}"
+            );
         }
+        // The stored form keeps `n` under `A` (Redis raises the events).
+        assert_eq!(parse_notify("AmnK").unwrap(), "AnKm");
     }
 
     #[test]

@@ -248,3 +248,72 @@ fn transactions_io1() {
 fn transactions_io3() {
     run_all("3");
 }
+
+/// Keyspace notifications with every class on, `n` (new key) included: the same
+/// commands give the same events, in the same order, as redis-server. One shard, so the
+/// order of events of different keys is defined.
+#[test]
+fn keyspace_events_with_new_key_class_match_redis() {
+    use common::{RawConn, Reply};
+    with_pair("keyspace events", "1", &[], |d, _| {
+        let mut subs = Vec::new();
+        for port in [d.redis.port, d.lib.port] {
+            let mut c = RawConn::connect(port);
+            c.cmd_str("CONFIG SET notify-keyspace-events KEAnm");
+            let mut sub = RawConn::connect(port);
+            sub.cmd_str("PSUBSCRIBE __key*__:*");
+            subs.push(sub);
+        }
+        d.script(
+            r#"
+SET a 1
+SET a 2
+APPEND b x
+INCR c
+LPUSH l x y
+RPOP l
+RPOP l
+HSET h f v
+SADD s m
+ZADD z 1 m
+RENAME a a2
+COPY a2 a3
+EXPIRE a3 100
+PERSIST a3
+MOVE a3 1
+DEL a2 a3
+SET e 1 PX 1
+"#,
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        d.line("GET e");
+        d.line("PING");
+        let mut streams = Vec::new();
+        for sub in subs.iter_mut() {
+            sub.set_read_timeout(std::time::Duration::from_millis(500));
+            let mut got = Vec::new();
+            while let Ok(r) = sub.try_read_reply() {
+                got.push(r);
+            }
+            streams.push(got);
+        }
+        let show = |v: &[Reply]| {
+            v.iter()
+                .map(|r| match r {
+                    Reply::Array(Some(items)) if items.len() == 4 => format!(
+                        "{} {}",
+                        String::from_utf8_lossy(items[2].as_bytes()),
+                        String::from_utf8_lossy(items[3].as_bytes())
+                    ),
+                    other => format!("{other:?}"),
+                })
+                .collect::<Vec<_>>()
+        };
+        let (redis, lib) = (show(&streams[0]), show(&streams[1]));
+        assert!(redis.iter().any(|e| e.ends_with(":new a")), "{redis:#?}");
+        assert_eq!(
+            redis, lib,
+            "keyspace events differ (left redis, right libellule)"
+        );
+    });
+}

@@ -326,6 +326,21 @@ pub fn read_typed<'s, 'a, T>(
     (found, &mut ctx.out)
 }
 
+/// With `keymiss` events on (class `m`): a miss of `key` counts and raises its event
+/// here, and true is returned (the caller answers as for a miss).
+#[cold]
+fn keymiss_wanted(shard: &mut ShardData, db: usize, key: &[u8], now: u64) -> bool {
+    use crate::shard::watch::notify;
+    if shard.notify_mask & notify::class_bit(b'm') == 0 || shard.dbs[db].peek(key, now).is_some() {
+        return false;
+    }
+    shard.stats.keyspace_misses += 1;
+    // A key that just expired raises `expired` first, as in Redis.
+    shard.drain_expired();
+    shard.key_event(db, key, b'm', "keymiss");
+    true
+}
+
 /// Looks `key` up for reading like Redis's `lookupKeyRead`: expires it if its TTL passed,
 /// stamps its access time, and counts a keyspace hit or miss.
 #[inline]
@@ -335,6 +350,9 @@ pub fn lookup_read<'s>(
     key: &[u8],
     now: u64,
 ) -> Option<&'s mut Entry> {
+    if shard.notify_mask != 0 && keymiss_wanted(shard, db, key, now) {
+        return None;
+    }
     let ShardData { dbs, stats, .. } = shard;
     let found = dbs[db].lookup(key, now);
     if found.is_some() {
@@ -354,6 +372,9 @@ pub fn peek_read<'s>(
     key: &[u8],
     now: u64,
 ) -> Option<&'s mut Entry> {
+    if shard.notify_mask != 0 && keymiss_wanted(shard, db, key, now) {
+        return None;
+    }
     let ShardData { dbs, stats, .. } = shard;
     let found = dbs[db].peek(key, now);
     if found.is_some() {

@@ -228,6 +228,7 @@ pub fn flush_key_events(shards: &Rc<Shards>) {
     let events = {
         let mut d = shards.data.borrow_mut();
         d.drain_expired();
+        d.drain_created();
         if d.events.is_empty() {
             return;
         }

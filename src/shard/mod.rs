@@ -243,11 +243,35 @@ impl ShardData {
         let want = !self.watches.is_empty()
             || (self.notify_mask & watch::notify::class_bit(b'x') != 0
                 && self.notify_mask & (watch::notify::KEYSPACE | watch::notify::KEYEVENT) != 0);
+        let sinks = watch::notify::KEYSPACE | watch::notify::KEYEVENT;
+        let want_new =
+            self.notify_mask & watch::notify::class_bit(b'n') != 0 && self.notify_mask & sinks != 0;
         for db in &mut self.dbs {
             if want && db.expired_log.is_none() {
                 db.expired_log = Some(Vec::new());
             } else if !want {
                 db.expired_log = None;
+            }
+            if want_new && db.created_log.is_none() {
+                db.created_log = Some(Vec::new());
+            } else if !want_new {
+                db.created_log = None;
+            }
+        }
+    }
+
+    /// Raises the `new` keyspace events of keys added since the last call (Redis raises
+    /// them when a key is added, before the event of the command that added it).
+    pub fn drain_created(&mut self) {
+        for i in 0..self.dbs.len() {
+            let Some(log) = self.dbs[i].created_log.as_mut() else {
+                continue;
+            };
+            if log.is_empty() {
+                continue;
+            }
+            for k in std::mem::take(log) {
+                self.push_key_event(i, &k, b'n', "new");
             }
         }
     }
@@ -320,6 +344,13 @@ impl ShardData {
 
     #[cold]
     fn queue_key_event(&mut self, db: usize, key: &[u8], class: u8, event: &'static str) {
+        if class != b'n' {
+            self.drain_created();
+        }
+        self.push_key_event(db, key, class, event);
+    }
+
+    fn push_key_event(&mut self, db: usize, key: &[u8], class: u8, event: &'static str) {
         let bit = watch::notify::class_bit(class);
         let sinks = watch::notify::KEYSPACE | watch::notify::KEYEVENT;
         if self.notify_mask & bit != 0 && self.notify_mask & sinks != 0 {

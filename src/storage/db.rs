@@ -65,6 +65,9 @@ pub struct Db {
     /// When `Some`, keys deleted by expiry are logged here (for WATCH and `expired`
     /// keyspace events); `None`, the default, costs nothing.
     pub expired_log: Option<Vec<Box<[u8]>>>,
+    /// When `Some`, keys added to the table are logged here (for `new` keyspace events);
+    /// `None`, the default, costs nothing.
+    pub created_log: Option<Vec<Box<[u8]>>>,
 }
 
 /// Redis's `LFULogIncr`: increments the counter with probability 1/((c-5)*factor+1).
@@ -189,6 +192,9 @@ impl Db {
             None => {
                 if expire_at != 0 {
                     self.volatile.insert(CompactKey::new(key));
+                }
+                if let Some(log) = &mut self.created_log {
+                    log.push(Box::from(key));
                 }
                 self.map.insert(
                     CompactKey::new(key),
@@ -351,6 +357,7 @@ impl Db {
         let mut fresh = Db {
             lru_clock: self.lru_clock,
             expired_log: self.expired_log.as_ref().map(|_| Vec::new()),
+            created_log: self.created_log.as_ref().map(|_| Vec::new()),
             ..Db::default()
         };
         std::mem::swap(self, &mut fresh);

@@ -322,7 +322,7 @@ fn hello(ctx: &mut ConnCtx, args: Args) {
         ctx.client.authenticated = true;
     }
     if !ctx.client.authenticated {
-        ctx.out.error(b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        ctx.out.error(b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return;
     }
     if let Some(name) = setname {

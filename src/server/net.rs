@@ -17,7 +17,7 @@
 //! timer, or for a message from another shard. See docs/decisions.md.
 
 use super::client::{ClientRef, ClientState};
-use super::conn::{process_input, Completions, Conn, LoopCtx};
+use super::conn::{process_input, Completions, Conn, LoopCtx, OUTPUT_PAUSE};
 use crate::protocol::parse::{Limits, Parser};
 use crate::shard::Shards;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -48,6 +48,12 @@ const SPIN_POLL: Duration = Duration::from_micros(20);
 const BUF_GROUP: u16 = 0;
 const BUF_COUNT: u16 = 256;
 const BUF_SIZE: usize = 16 * 1024;
+
+/// After `accept` fails (out of file descriptors...), accepting resumes this much later.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Redis's reply to a non-loopback client in protected mode.
+const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Next client id, unique over all shards.
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
@@ -189,6 +195,18 @@ pub struct NetLoop {
     limits: Limits,
     by_client: hashbrown::HashMap<u64, (u32, u32)>,
     query_buffer_limit: u64,
+    /// The shard's `config_gen` the cached limits were read at.
+    config_gen: u64,
+    /// `client-output-buffer-limit` per class (normal, replica, pubsub).
+    output_limits: [[u64; 3]; 3],
+    /// The smallest non-zero output limit: below it no connection is checked.
+    output_check_min: usize,
+    /// Listeners whose accept failed and waits for a retry.
+    accept_paused: Vec<bool>,
+    /// Set by the retry timer: re-arm the paused accepts.
+    accept_retry_due: Rc<std::cell::Cell<bool>>,
+    /// Accept failures: when one was last logged, and how many since.
+    accept_log: (Option<std::time::Instant>, u64),
 }
 
 impl NetLoop {
@@ -248,7 +266,15 @@ impl NetLoop {
             limits,
             by_client: hashbrown::HashMap::new(),
             query_buffer_limit,
+            config_gen: 0,
+            output_limits: [[0; 3]; 3],
+            output_check_min: usize::MAX,
+            accept_paused: Vec::new(),
+            accept_retry_due: Rc::new(std::cell::Cell::new(false)),
+            accept_log: (None, 0),
         };
+        nl.accept_paused = vec![false; nl.listeners.len()];
+        nl.refresh_limits();
         for i in 0..nl.listeners.len() {
             nl.arm_accept(i);
         }
@@ -290,6 +316,16 @@ impl NetLoop {
         let eventfd = self.eventfd;
         let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(1024);
         loop {
+            if self.shards.data.borrow().config_gen != self.config_gen {
+                self.refresh_limits();
+            }
+            if self.accept_retry_due.replace(false) {
+                for i in 0..self.listeners.len() {
+                    if std::mem::replace(&mut self.accept_paused[i], false) {
+                        self.arm_accept(i);
+                    }
+                }
+            }
             // Submit what is queued and run the ring's deferred work (posting completions).
             self.enter()?;
             cqes.clear();
@@ -423,11 +459,13 @@ impl NetLoop {
                 } else if stopping {
                     return;
                 } else if res != -libc::ECANCELED {
-                    let err = io::Error::from_raw_os_error(-res);
-                    log::warn!("accept failed: {err}");
-                    if res == -libc::EMFILE || res == -libc::ENFILE {
-                        // Out of descriptors: retry later rather than spinning.
-                        std::thread::sleep(Duration::from_millis(10));
+                    self.log_accept_error(res);
+                    if !cqueue::more(flags) {
+                        // Out of descriptors (EMFILE, ENFILE), memory...: re-arming now
+                        // would fail again at once; retry a little later, and keep
+                        // serving the connections we have meanwhile.
+                        self.pause_accept(slot as usize);
+                        return;
                     }
                 }
                 if !cqueue::more(flags) && !stopping {
@@ -440,23 +478,162 @@ impl NetLoop {
         }
     }
 
+    /// Re-reads the limits this loop caches from the shard's configuration (at start
+    /// and after every CONFIG SET), and gives the parsers the new request limits.
+    fn refresh_limits(&mut self) {
+        let d = self.shards.data.borrow();
+        self.config_gen = d.config_gen;
+        self.limits.proto_max_bulk_len =
+            usize::try_from(d.config.proto_max_bulk_len).unwrap_or(usize::MAX);
+        self.query_buffer_limit = d.config.client_query_buffer_limit;
+        self.output_limits = d.output_limits;
+        self.output_check_min = self
+            .output_limits
+            .iter()
+            .flat_map(|c| [c[0], c[1]])
+            .filter(|&v| v > 0)
+            .min()
+            .map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
+        drop(d);
+        let limits = self.limits.clone();
+        for conn in self.conns.slots.iter_mut().flatten() {
+            conn.parser.set_limits(limits.clone());
+        }
+    }
+
+    /// Logs a failed accept at most once a second, with the count of those not logged.
+    fn log_accept_error(&mut self, res: i32) {
+        let err = io::Error::from_raw_os_error(-res);
+        let now = std::time::Instant::now();
+        let (last, suppressed) = &mut self.accept_log;
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            *suppressed += 1;
+            return;
+        }
+        if *suppressed > 0 {
+            log::warn!(
+                "accept failed: {err} ({} more accept failures in the last second not logged)",
+                suppressed
+            );
+        } else {
+            log::warn!("accept failed: {err}");
+        }
+        *last = Some(now);
+        *suppressed = 0;
+    }
+
+    /// Stops accepting on listener `idx` for [`ACCEPT_RETRY`].
+    fn pause_accept(&mut self, idx: usize) {
+        if self.accept_paused[idx] {
+            return;
+        }
+        self.accept_paused[idx] = true;
+        let due = self.accept_retry_due.clone();
+        let completions = self.completions.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(ACCEPT_RETRY).await;
+            due.set(true);
+            completions.notify();
+        })
+        .detach();
+        // Let glommio run the timer task before the loop waits in its own ring.
+        self.completions.spawned.set(true);
+    }
+
+    /// Refuses a freshly accepted socket with `msg` and closes it.
+    fn refuse(&mut self, fd: RawFd, msg: &[u8]) {
+        // SAFETY: fd is a freshly accepted socket we own.
+        unsafe {
+            libc::send(
+                fd,
+                msg.as_ptr() as *const _,
+                msg.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            );
+            libc::close(fd);
+        }
+        self.shards.data.borrow_mut().stats.rejected_connections += 1;
+    }
+
+    /// Closes `slot` for passing its output buffer limit, if it did (Redis's
+    /// `checkClientOutputBufferLimits`: over the hard limit, or over the soft limit for
+    /// longer than its seconds). True when the connection is now closing.
+    fn over_output_limit(&mut self, slot: u32, gen: u32) -> bool {
+        let check_min = self.output_check_min;
+        let limits = self.output_limits;
+        let Some(conn) = self.conns.get(slot, gen) else {
+            return false;
+        };
+        if conn.closing {
+            return false;
+        }
+        let pending = conn.wbuf.len() + conn.sending.len() - conn.send_off;
+        if pending < check_min {
+            conn.obuf_soft_since = None;
+            return false;
+        }
+        let class = {
+            let c = conn.client.borrow();
+            if c.monitor {
+                // Redis counts a monitor as a normal client, whose default limit is
+                // none; a monitor that stops reading would then grow without bound.
+                // Libellule gives it the normal class's limits when they are set and
+                // the pubsub class's otherwise (docs/reliability.md).
+                if limits[0][0] > 0 || limits[0][1] > 0 {
+                    0
+                } else {
+                    2
+                }
+            } else if c.subs.active() {
+                2
+            } else {
+                0
+            }
+        };
+        let [hard, soft, secs] = limits[class];
+        let pending = pending as u64;
+        let mut over = hard > 0 && pending >= hard;
+        if !over && soft > 0 && pending >= soft {
+            let now = std::time::Instant::now();
+            let since = *conn.obuf_soft_since.get_or_insert(now);
+            over = now.duration_since(since) >= Duration::from_secs(secs);
+        } else if !over {
+            conn.obuf_soft_since = None;
+        }
+        if !over {
+            return false;
+        }
+        log::warn!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            conn.client.borrow().info_line()
+        );
+        conn.wbuf = Vec::new();
+        conn.closing = true;
+        conn.input_done = true;
+        self.shards
+            .data
+            .borrow_mut()
+            .stats
+            .output_limit_disconnections += 1;
+        true
+    }
+
     fn on_accept(&mut self, fd: RawFd) {
         let maxclients = self.shards.data.borrow().config.maxclients;
         let n = CONNECTED_CLIENTS.fetch_add(1, Ordering::Relaxed) + 1;
         if n > maxclients {
             CONNECTED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
-            let msg = b"-ERR max number of clients reached\r\n";
-            // SAFETY: fd is a freshly accepted socket we own.
-            unsafe {
-                libc::send(
-                    fd,
-                    msg.as_ptr() as *const _,
-                    msg.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                );
-                libc::close(fd);
-            }
-            self.shards.data.borrow_mut().stats.rejected_connections += 1;
+            self.refuse(fd, b"-ERR max number of clients reached\r\n");
+            return;
+        }
+        let protect = {
+            let d = self.shards.data.borrow();
+            d.config.protected_mode && d.config.requirepass.is_empty()
+        };
+        if protect && !peer_is_local(fd) {
+            // Redis's protected mode: with no password, only loopback clients.
+            CONNECTED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+            self.refuse(fd, DENIED);
             return;
         }
         set_nodelay(fd);
@@ -491,6 +668,7 @@ impl NetLoop {
             closing: false,
             eof: false,
             client,
+            obuf_soft_since: None,
         });
         let gen = self.conns.gens[slot as usize];
         self.by_client.insert(id, (slot, gen));
@@ -599,7 +777,10 @@ impl NetLoop {
                 let Some(conn) = self.conns.get(slot, gen) else {
                     continue;
                 };
-                if !conn.closing && !conn.rbuf.is_empty() {
+                // A client that does not read its replies: stop running its requests
+                // until the output drains (see OUTPUT_PAUSE).
+                let paused = conn.wbuf.len() >= OUTPUT_PAUSE;
+                if !conn.closing && !conn.rbuf.is_empty() && !paused {
                     let lctx = LoopCtx {
                         shards: &shards,
                         completions: &self.completions,
@@ -611,6 +792,7 @@ impl NetLoop {
             }
         }
         for &(slot, gen) in &dirty {
+            self.over_output_limit(slot, gen);
             let Some(conn) = self.conns.get(slot, gen) else {
                 continue;
             };
@@ -777,6 +959,28 @@ fn set_nodelay(fd: RawFd) {
             &one as *const _ as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
+    }
+}
+
+/// True when the peer is on the loopback interface (127.0.0.0/8, ::1, or an IPv4
+/// loopback mapped into IPv6) or a Unix socket: the clients protected mode lets in.
+fn peer_is_local(fd: RawFd) -> bool {
+    let sock = std::mem::ManuallyDrop::new(unsafe {
+        // SAFETY: borrowed only for the call; ManuallyDrop keeps the fd open.
+        <socket2::Socket as std::os::unix::io::FromRawFd>::from_raw_fd(fd)
+    });
+    let Ok(addr) = sock.peer_addr() else {
+        return false;
+    };
+    if addr.is_unix() {
+        return true;
+    }
+    match addr.as_socket().map(|a| a.ip()) {
+        Some(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Some(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
     }
 }
 

@@ -23,11 +23,6 @@ fn rss_mib(pid: u32) -> u64 {
         .map_or(0, |kb| kb / 1024)
 }
 
-/// Open file descriptors of `pid`.
-fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
-}
-
 /// Sends `bytes` on a fresh connection and returns everything the server answers
 /// before it closes (panics if it does not close within 10 s).
 fn answer_and_close(port: u16, bytes: &[u8]) -> Vec<u8> {
@@ -207,7 +202,10 @@ fn soft_output_limit_applies_after_its_seconds() {
     assert_eq!(flood_publish(&mut admin, "ch", 8 << 20), 1);
     std::thread::sleep(Duration::from_millis(3200));
     // Still over the soft limit 3 seconds later: the next message closes it.
-    assert_eq!(flood_publish(&mut admin, "ch", 1 << 20), 0);
+    flood_publish(&mut admin, "ch", 1 << 20);
+    assert!(wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        admin.cmd_str("PUBSUB NUMSUB ch").as_array()[1].as_int() == 0
+    }));
     drop(sub);
 }
 
@@ -289,6 +287,8 @@ fn a_client_that_pipelines_without_reading_costs_bounded_memory() {
 #[test]
 fn maxclients_refuses_with_redis_error() {
     let s = Server::start(&["--io_threads", "1", "--maxclients", "2"]);
+    // Let the start-up probe's connection go away first.
+    std::thread::sleep(Duration::from_millis(300));
     let mut a = s.conn();
     let mut b = s.conn();
     assert_eq!(a.cmd_str("PING"), Reply::simple("PONG"));
@@ -489,27 +489,73 @@ fn deeply_nested_script_replies_do_not_crash() {
     assert_eq!(c.cmd_str("PING"), Reply::simple("PONG"));
 }
 
+/// Libellule started under `prlimit --nofile=N:N` (io_uring reads the descriptor
+/// limit when an accept is armed, so it must be low from the start). Killed on drop.
+struct LimitedServer {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+    _dir: ScratchDir,
+}
+
+impl LimitedServer {
+    fn start(nofile: usize) -> LimitedServer {
+        let dir = ScratchDir::new("nofile");
+        let port = free_port();
+        let log = dir.path().join("server.log");
+        let out = std::fs::File::create(&log).unwrap();
+        let child = std::process::Command::new("prlimit")
+            .arg(format!("--nofile={nofile}:{nofile}"))
+            .arg(libellule_bin())
+            .args(["--port", &port.to_string(), "--io_threads", "1", "--dir"])
+            .arg(dir.path())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn prlimit");
+        let up = wait_until(STARTUP_TIMEOUT, Duration::from_millis(50), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok_and(|mut st| {
+                st.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+                let mut buf = [0u8; 7];
+                st.write_all(b"PING\r\n").is_ok()
+                    && std::io::Read::read_exact(&mut st, &mut buf).is_ok()
+                    && &buf == b"+PONG\r\n"
+            })
+        });
+        assert!(up, "server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        LimitedServer {
+            child,
+            port,
+            log,
+            _dir: dir,
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for LimitedServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn out_of_file_descriptors_keeps_serving_and_logs_once_a_second() {
     if !on_path("prlimit") {
         eprintln!("skipped: prlimit not found");
         return;
     }
-    let s = Server::start(&["--io_threads", "1"]);
-    let pid = s.pid().expect("pid");
-    let mut first = s.conn();
+    let s = LimitedServer::start(48);
+    let mut first = RawConn::connect(s.port);
     assert_eq!(first.cmd_str("SET k v"), Reply::ok());
-    let limit = fd_count(pid) + 20;
-    let status = std::process::Command::new("prlimit")
-        .arg(format!("--pid={pid}"))
-        .arg(format!("--nofile={limit}:{limit}"))
-        .status()
-        .expect("prlimit");
-    assert!(status.success());
     // Connections past the limit stay in the listen backlog, unanswered.
     let start = Instant::now();
     let mut extra = Vec::new();
-    for _ in 0..60 {
+    for _ in 0..80 {
         let mut c = RawConn::connect(s.port);
         c.set_read_timeout(Duration::from_millis(300));
         c.send_raw(b"PING\r\n");
@@ -521,7 +567,10 @@ fn out_of_file_descriptors_keeps_serving_and_logs_once_a_second() {
             answered += 1;
         }
     }
-    assert!(answered < 60, "every connection was answered: the limit did not apply");
+    assert!(
+        answered > 0 && answered < 80,
+        "{answered} of 80 answered: the limit did not apply"
+    );
     // Existing clients keep being served while accept fails.
     for _ in 0..20 {
         assert_eq!(first.cmd_str("GET k"), Reply::bulk("v"));
@@ -535,7 +584,7 @@ fn out_of_file_descriptors_keeps_serving_and_logs_once_a_second() {
         logged <= elapsed + 1,
         "{logged} accept failures logged in {elapsed} s:\n{log}"
     );
-    // Once descriptors free up, the waiting connections are accepted and answered.
+    // Once descriptors free up, waiting connections are accepted and answered.
     drop(extra);
     let mut late = RawConn::connect(s.port);
     late.set_read_timeout(Duration::from_secs(10));

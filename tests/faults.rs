@@ -61,7 +61,15 @@ fn disconnect_mid_pipeline_leaves_no_lock() {
         drop(gone);
         let mut c = quick(&s);
         assert_eq!(
-            c.cmd(&[b"MSET", a0.as_bytes(), b"x", a1.as_bytes(), b"x", a2.as_bytes(), b"x"]),
+            c.cmd(&[
+                b"MSET",
+                a0.as_bytes(),
+                b"x",
+                a1.as_bytes(),
+                b"x",
+                a2.as_bytes(),
+                b"x"
+            ]),
             Reply::ok(),
             "round {round}"
         );
@@ -83,7 +91,10 @@ fn disconnect_mid_transaction_discards_it() {
     // Queued but never executed.
     let mut gone = s.conn();
     assert_eq!(gone.cmd_str("MULTI"), Reply::ok());
-    assert_eq!(gone.cmd_str(&format!("WATCH {k0}")), Reply::err("ERR WATCH inside MULTI is not allowed"));
+    assert_eq!(
+        gone.cmd_str(&format!("WATCH {k0}")),
+        Reply::err("ERR WATCH inside MULTI is not allowed")
+    );
     assert_eq!(
         gone.cmd_str(&format!("MSET {k0} 1 {k1} 1")),
         Reply::simple("QUEUED")
@@ -132,7 +143,12 @@ fn disconnect_while_blocked_leaves_no_waiter() {
     ];
     for cmd in &blocking {
         let mut c = s.conn();
-        c.send(&split_args(cmd).iter().map(|a| a.as_slice()).collect::<Vec<_>>());
+        c.send(
+            &split_args(cmd)
+                .iter()
+                .map(|a| a.as_slice())
+                .collect::<Vec<_>>(),
+        );
         gone.push(c);
     }
     assert!(
@@ -161,9 +177,11 @@ fn disconnect_while_blocked_leaves_no_waiter() {
     // A live waiter still gets served.
     let mut live = s.conn();
     live.send(&[b"BLPOP", b"fresh", b"5"]);
-    assert!(wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        blocked_clients(&mut admin) == 1
-    }));
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || { blocked_clients(&mut admin) == 1 }
+    ));
     assert_eq!(admin.cmd_str("LPUSH fresh x"), Reply::Int(1));
     assert_eq!(
         live.read_reply(),
@@ -192,12 +210,19 @@ fn disconnect_mid_script_runs_it_whole_and_unlocks() {
     let c = s.conn();
     c.set_read_timeout(Duration::from_secs(10));
     let mut c = c;
-    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
-        c.cmd(&[b"GET", k0.as_bytes()]) == Reply::bulk("done")
-    }));
+    assert!(wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        || { c.cmd(&[b"GET", k0.as_bytes()]) == Reply::bulk("done") }
+    ));
     assert_eq!(c.cmd(&[b"SET", k0.as_bytes(), b"after"]), Reply::ok());
     assert_eq!(
-        c.cmd(&[b"EVAL", b"return redis.call('GET', KEYS[1])", b"1", k0.as_bytes()]),
+        c.cmd(&[
+            b"EVAL",
+            b"return redis.call('GET', KEYS[1])",
+            b"1",
+            k0.as_bytes()
+        ]),
         Reply::bulk("after")
     );
 }

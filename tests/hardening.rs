@@ -80,7 +80,10 @@ fn protocol_limits_answer_like_redis_and_close() {
     let line = vec![b'a'; 200 * 1024];
     let _ = c.try_send_raw(&line);
     let got = c.wait_closed(Duration::from_secs(10)).expect("closed");
-    assert_eq!(got, b"-ERR Protocol error: too big inline request\r\n".to_vec());
+    assert_eq!(
+        got,
+        b"-ERR Protocol error: too big inline request\r\n".to_vec()
+    );
     // proto-max-bulk-len changed at run time applies to the next request, also on a
     // connection that was already open.
     let mut open = s.conn();
@@ -92,7 +95,10 @@ fn protocol_limits_answer_like_redis_and_close() {
     );
     open.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2000000\r\n");
     let got = open.wait_closed(Duration::from_secs(10)).expect("closed");
-    assert_eq!(got, b"-ERR Protocol error: invalid bulk length\r\n".to_vec());
+    assert_eq!(
+        got,
+        b"-ERR Protocol error: invalid bulk length\r\n".to_vec()
+    );
     assert_eq!(admin.cmd_str("PING"), Reply::simple("PONG"));
 }
 
@@ -160,14 +166,21 @@ fn a_subscriber_that_stops_reading_is_disconnected() {
     let pid = s.pid().expect("pid");
     let mut admin = s.conn();
     assert_eq!(
-        admin.cmd(&[b"CONFIG", b"SET", b"client-output-buffer-limit", b"pubsub 1mb 256kb 60"]),
+        admin.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"pubsub 1mb 256kb 60"
+        ]),
         Reply::ok()
     );
     let mut sub = lazy_socket(s.port);
     sub.write_all(b"SUBSCRIBE ch\r\n").unwrap();
-    assert!(wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        admin.cmd_str("PUBSUB NUMSUB ch").as_array()[1].as_int() == 1
-    }));
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || { admin.cmd_str("PUBSUB NUMSUB ch").as_array()[1].as_int() == 1 }
+    ));
     let before = rss_mib(pid);
     // 64 MiB published, far more than kernel buffers plus the 1 MiB limit.
     let last = flood_publish(&mut admin, "ch", 64 << 20);
@@ -190,22 +203,31 @@ fn soft_output_limit_applies_after_its_seconds() {
     let s = Server::start(&["--io_threads", "1"]);
     let mut admin = s.conn();
     assert_eq!(
-        admin.cmd(&[b"CONFIG", b"SET", b"client-output-buffer-limit", b"pubsub 0 512kb 3"]),
+        admin.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"pubsub 0 512kb 3"
+        ]),
         Reply::ok()
     );
     let mut sub = lazy_socket(s.port);
     sub.write_all(b"SUBSCRIBE ch\r\n").unwrap();
-    assert!(wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        admin.cmd_str("PUBSUB NUMSUB ch").as_array()[1].as_int() == 1
-    }));
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || { admin.cmd_str("PUBSUB NUMSUB ch").as_array()[1].as_int() == 1 }
+    ));
     // Over the soft limit, but not for 3 seconds yet: still subscribed.
     assert_eq!(flood_publish(&mut admin, "ch", 8 << 20), 1);
     std::thread::sleep(Duration::from_millis(3200));
     // Still over the soft limit 3 seconds later: the next message closes it.
     flood_publish(&mut admin, "ch", 1 << 20);
-    assert!(wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
-        admin.cmd_str("PUBSUB NUMSUB ch").as_array()[1].as_int() == 0
-    }));
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || { admin.cmd_str("PUBSUB NUMSUB ch").as_array()[1].as_int() == 0 }
+    ));
     drop(sub);
 }
 
@@ -215,7 +237,12 @@ fn a_monitor_that_stops_reading_is_disconnected() {
     let pid = s.pid().expect("pid");
     let mut admin = s.conn();
     assert_eq!(
-        admin.cmd(&[b"CONFIG", b"SET", b"client-output-buffer-limit", b"pubsub 1mb 256kb 60"]),
+        admin.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"client-output-buffer-limit",
+            b"pubsub 1mb 256kb 60"
+        ]),
         Reply::ok()
     );
     let mut mon = lazy_socket(s.port);
@@ -241,7 +268,10 @@ fn a_monitor_that_stops_reading_is_disconnected() {
         s.log()
     );
     let after = rss_mib(pid);
-    assert!(after < before + 48, "memory grew from {before} to {after} MiB");
+    assert!(
+        after < before + 48,
+        "memory grew from {before} to {after} MiB"
+    );
     let list = admin.cmd_str("CLIENT LIST");
     assert!(
         !String::from_utf8_lossy(list.as_bytes()).contains("cmd=monitor"),
@@ -279,9 +309,19 @@ fn a_client_that_pipelines_without_reading_costs_bounded_memory() {
     assert_eq!(admin.cmd_str("PING"), Reply::simple("PONG"));
     drop(lazy);
     // And the memory comes back once it is gone.
-    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
-        admin.cmd_str("CLIENT LIST").as_bytes().split(|&b| b == b'\n').filter(|l| !l.is_empty()).count() == 1
-    }));
+    assert!(wait_until(
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || {
+            admin
+                .cmd_str("CLIENT LIST")
+                .as_bytes()
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .count()
+                == 1
+        }
+    ));
 }
 
 #[test]
@@ -296,12 +336,16 @@ fn maxclients_refuses_with_redis_error() {
     let got = answer_and_close(s.port, b"");
     assert_eq!(got, b"-ERR max number of clients reached\r\n".to_vec());
     drop(b);
-    assert!(wait_until(Duration::from_secs(5), Duration::from_millis(100), || {
-        let mut c = RawConn::connect(s.port);
-        c.set_read_timeout(Duration::from_secs(2));
-        c.send_raw(b"PING\r\n");
-        matches!(c.try_read_reply(), Ok(Reply::Simple(ref p)) if p == "PONG")
-    }));
+    assert!(wait_until(
+        Duration::from_secs(5),
+        Duration::from_millis(100),
+        || {
+            let mut c = RawConn::connect(s.port);
+            c.set_read_timeout(Duration::from_secs(2));
+            c.send_raw(b"PING\r\n");
+            matches!(c.try_read_reply(), Ok(Reply::Simple(ref p)) if p == "PONG")
+        }
+    ));
     let rejected: u64 = info_field(&mut a, "stats", "rejected_connections")
         .parse()
         .unwrap();
@@ -342,7 +386,10 @@ fn requirepass_auth_hello_acl_and_counters() {
     assert_eq!(a.cmd_str("AUTH s3cret"), Reply::ok());
     let mut b = s.conn();
     assert_eq!(b.cmd_str("AUTH default s3cret"), Reply::ok());
-    assert_eq!(b.cmd_str("ACL USERS"), Reply::array(vec![Reply::bulk("default")]));
+    assert_eq!(
+        b.cmd_str("ACL USERS"),
+        Reply::array(vec![Reply::bulk("default")])
+    );
     let list = b.cmd_str("ACL LIST");
     let text = String::from_utf8_lossy(list.as_array()[0].as_bytes()).to_string();
     assert!(
@@ -441,7 +488,16 @@ fn protected_mode_denies_non_loopback_clients_without_password() {
     let p = port.to_string();
     let _s = Server::start_exact(
         port,
-        &["--port", &p, "--bind", &bind, "--io_threads", "1", "--requirepass", "pw"],
+        &[
+            "--port",
+            &p,
+            "--bind",
+            &bind,
+            "--io_threads",
+            "1",
+            "--requirepass",
+            "pw",
+        ],
     );
     let mut st = TcpStream::connect((ip, port)).unwrap();
     st.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -454,7 +510,16 @@ fn protected_mode_denies_non_loopback_clients_without_password() {
     let p = port.to_string();
     let _s = Server::start_exact(
         port,
-        &["--port", &p, "--bind", &bind, "--io_threads", "1", "--protected-mode", "no"],
+        &[
+            "--port",
+            &p,
+            "--bind",
+            &bind,
+            "--io_threads",
+            "1",
+            "--protected-mode",
+            "no",
+        ],
     );
     let mut st = TcpStream::connect((ip, port)).unwrap();
     st.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -483,7 +548,8 @@ fn deeply_nested_script_replies_do_not_crash() {
     assert!(format!("{r:?}").contains("reached lua stack limit"));
     c.send(&[b"HELLO", b"3"]);
     let _ = c.read_reply();
-    let deep_map = "local t={} local c=t for i=1,100000 do local n={} c[1]={map={a=n}} c=n end return t";
+    let deep_map =
+        "local t={} local c=t for i=1,100000 do local n={} c[1]={map={a=n}} c=n end return t";
     let r = c.cmd(&[b"EVAL", deep_map.as_bytes(), b"0"]);
     assert!(format!("{r:?}").contains("reached lua stack limit"));
     assert_eq!(c.cmd_str("PING"), Reply::simple("PONG"));
@@ -522,7 +588,11 @@ impl LimitedServer {
                     && &buf == b"+PONG\r\n"
             })
         });
-        assert!(up, "server did not start: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(
+            up,
+            "server did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
         LimitedServer {
             child,
             port,

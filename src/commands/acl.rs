@@ -40,7 +40,8 @@ fn acl(ctx: &mut ConnCtx, args: Args) {
         ctx.out.bulk(b"default");
     } else if eq_ic(sub, "list") {
         ctx.out.array(1);
-        ctx.out.bulk(default_user_line(&ctx.shard.config.requirepass).as_bytes());
+        ctx.out
+            .bulk(default_user_line(&ctx.shard.config.requirepass).as_bytes());
     } else {
         help_reply(
             &mut ctx.out,

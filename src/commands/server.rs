@@ -140,7 +140,23 @@ pub static COMMANDS: &[CommandSpec] = &[
         "@admin @slow @dangerous",
         Handler::Conn(debug),
     ),
+    spec(
+        "role",
+        1,
+        flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST,
+        "@admin @fast @dangerous",
+        Handler::Conn(role),
+    ),
 ];
+
+/// ROLE: Libellule has no replication, so it is always a master with no replicas at
+/// replication offset 0.
+fn role(ctx: &mut ConnCtx, _args: Args) {
+    ctx.out.array(3);
+    ctx.out.bulk(b"master");
+    ctx.out.int(0);
+    ctx.out.array(0);
+}
 
 const fn spec(
     name: &'static str,

@@ -159,6 +159,11 @@ fn describe() {
         Unit::Count,
         "Clients closed for passing their client-output-buffer-limit, per shard."
     );
+    describe_counter!(
+        "libellule_evicted_clients_total",
+        Unit::Count,
+        "Clients closed by client eviction (maxmemory-clients), per shard."
+    );
     describe_gauge!(
         "libellule_memory_rss_bytes",
         Unit::Bytes,
@@ -265,6 +270,7 @@ pub struct ShardMetrics {
     auth_failures: Counter,
     rejected: Counter,
     obuf_kills: Counter,
+    evicted_clients: Counter,
     /// Per registry index: (calls, errors), created when the command is first used.
     cmds: Vec<Option<(Counter, Counter)>>,
     errors: HashMap<String, Counter>,
@@ -294,6 +300,7 @@ impl ShardMetrics {
             auth_failures: metrics::counter!("libellule_auth_failures_total", "shard" => s()),
             rejected: metrics::counter!("libellule_rejected_connections_total", "shard" => s()),
             obuf_kills: metrics::counter!("libellule_client_output_limit_disconnections_total", "shard" => s()),
+            evicted_clients: metrics::counter!("libellule_evicted_clients_total", "shard" => s()),
             cmds: Vec::new(),
             errors: HashMap::new(),
             dbs: Vec::new(),
@@ -323,6 +330,7 @@ impl ShardMetrics {
         self.auth_failures.absolute(st.auth_failures);
         self.rejected.absolute(st.rejected_connections);
         self.obuf_kills.absolute(st.output_limit_disconnections);
+        self.evicted_clients.absolute(st.evicted_clients);
         self.expired
             .absolute(d.dbs.iter().map(|db| db.expired_keys).sum());
         if self.cmds.len() < st.cmds.len() {

@@ -660,3 +660,39 @@ fn out_of_file_descriptors_keeps_serving_and_logs_once_a_second() {
     late.set_read_timeout(Duration::from_secs(10));
     assert_eq!(late.cmd_str("GET k"), Reply::bulk("v"));
 }
+
+#[test]
+fn maxmemory_clients_evicts_the_biggest_client() {
+    let s = Server::start(&["--io_threads", "1"]);
+    let mut admin = s.conn();
+    assert_eq!(admin.cmd_str("CLIENT NO-EVICT on"), Reply::ok());
+    assert_eq!(
+        admin.cmd_str("CONFIG SET maxmemory-clients 4mb"),
+        Reply::ok()
+    );
+    let mut small = s.conn();
+    assert_eq!(small.cmd_str("PING"), Reply::simple("PONG"));
+    // A bulk announced at 100 MB whose bytes keep coming: its query buffer passes
+    // the 4 MB shared by all clients.
+    let mut big = RawConn::connect(s.port);
+    big.send_raw(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000000\r\n");
+    let chunk = vec![b'x'; 64 * 1024];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if big.try_send_raw(&chunk).is_err() {
+            break;
+        }
+    }
+    assert!(
+        big.wait_closed(Duration::from_secs(10)).is_some(),
+        "the biggest client should have been evicted"
+    );
+    assert!(s.log().contains("Evicting client"), "{}", s.log());
+    // The small client and the NO-EVICT one stay.
+    assert_eq!(small.cmd_str("PING"), Reply::simple("PONG"));
+    assert_eq!(admin.cmd_str("EXISTS k"), Reply::Int(0));
+    // Off again: nothing is evicted.
+    assert_eq!(admin.cmd_str("CONFIG SET maxmemory-clients 0"), Reply::ok());
+    let v = vec![b'v'; 8 << 20];
+    assert_eq!(small.cmd(&[b"SET", b"k", &v]), Reply::ok());
+}

@@ -207,6 +207,11 @@ pub struct NetLoop {
     accept_retry_due: Rc<std::cell::Cell<bool>>,
     /// Accept failures: when one was last logged, and how many since.
     accept_log: (Option<std::time::Instant>, u64),
+    /// This shard's share of `maxmemory-clients` in bytes (0 = no client eviction),
+    /// shared with the timer task that asks for a check ten times a second.
+    client_mem_limit: Rc<std::cell::Cell<u64>>,
+    /// Set by that timer: compare the clients' buffers with the limit.
+    client_mem_due: Rc<std::cell::Cell<bool>>,
 }
 
 impl NetLoop {
@@ -272,6 +277,8 @@ impl NetLoop {
             accept_paused: Vec::new(),
             accept_retry_due: Rc::new(std::cell::Cell::new(false)),
             accept_log: (None, 0),
+            client_mem_limit: Rc::new(std::cell::Cell::new(0)),
+            client_mem_due: Rc::new(std::cell::Cell::new(false)),
         };
         nl.accept_paused = vec![false; nl.listeners.len()];
         nl.refresh_limits();
@@ -318,6 +325,9 @@ impl NetLoop {
         loop {
             if self.shards.data.borrow().config_gen != self.config_gen {
                 self.refresh_limits();
+            }
+            if self.client_mem_due.replace(false) {
+                self.evict_clients();
             }
             if self.accept_retry_due.replace(false) {
                 for i in 0..self.listeners.len() {
@@ -494,10 +504,82 @@ impl NetLoop {
             .filter(|&v| v > 0)
             .min()
             .map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
+        let client_mem = client_memory_limit(
+            d.config
+                .extra
+                .get("maxmemory-clients")
+                .map_or("0", |s| s.as_str()),
+            d.config.maxmemory,
+        ) / d.nshards.max(1) as u64;
         drop(d);
         let limits = self.limits.clone();
         for conn in self.conns.slots.iter_mut().flatten() {
             conn.parser.set_limits(limits.clone());
+        }
+        let was = self.client_mem_limit.replace(client_mem);
+        if was == 0 && client_mem > 0 {
+            // A timer asks for a check ten times a second while the limit is set.
+            let limit = self.client_mem_limit.clone();
+            let due = self.client_mem_due.clone();
+            let completions = self.completions.clone();
+            glommio::spawn_local(async move {
+                while limit.get() > 0 {
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    due.set(true);
+                    completions.notify();
+                }
+            })
+            .detach();
+            self.completions.spawned.set(true);
+        }
+    }
+
+    /// Redis's client eviction (`maxmemory-clients`): while the buffers of this shard's
+    /// clients (query buffer, pending output) take more than the shard's share of the
+    /// limit, close the client that uses the most, except those with CLIENT NO-EVICT.
+    fn evict_clients(&mut self) {
+        let limit = self.client_mem_limit.get() as usize;
+        if limit == 0 {
+            return;
+        }
+        let mut usage: Vec<(usize, u32, u32)> = Vec::new();
+        let mut total = 0usize;
+        for (slot, c) in self.conns.slots.iter().enumerate() {
+            if let Some(conn) = c {
+                if conn.closing {
+                    continue;
+                }
+                let mem = conn.rbuf.capacity()
+                    + conn.wbuf.capacity()
+                    + (conn.sending.len() - conn.send_off);
+                total += mem;
+                if !conn.client.borrow().no_evict {
+                    usage.push((mem, slot as u32, conn.gen));
+                }
+            }
+        }
+        if total <= limit {
+            return;
+        }
+        usage.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        for (mem, slot, gen) in usage {
+            if total <= limit {
+                break;
+            }
+            let Some(conn) = self.conns.get(slot, gen) else {
+                continue;
+            };
+            log::info!(
+                "Evicting client: {} ({mem} bytes of buffers; maxmemory-clients)",
+                conn.client.borrow().info_line()
+            );
+            conn.rbuf = Vec::new();
+            conn.wbuf = Vec::new();
+            conn.closing = true;
+            conn.input_done = true;
+            total -= mem.min(total);
+            self.shards.data.borrow_mut().stats.evicted_clients += 1;
+            self.dirty.push((slot, gen));
         }
     }
 
@@ -959,6 +1041,17 @@ fn set_nodelay(fd: RawFd) {
             &one as *const _ as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
+    }
+}
+
+/// `maxmemory-clients` in bytes: a size, or a percentage of `maxmemory` (0 when
+/// `maxmemory` is 0, as in Redis).
+fn client_memory_limit(value: &str, maxmemory: u64) -> u64 {
+    match value.strip_suffix('%') {
+        Some(pct) => pct
+            .parse::<u64>()
+            .map_or(0, |p| maxmemory.saturating_mul(p) / 100),
+        None => value.parse().unwrap_or(0),
     }
 }
 

@@ -112,6 +112,8 @@ pub struct ShardStats {
     pub auth_failures: u64,
     /// Clients closed for passing their `client-output-buffer-limit`.
     pub output_limit_disconnections: u64,
+    /// Clients closed by client eviction (`maxmemory-clients`).
+    pub evicted_clients: u64,
     /// Clients of this shard blocked in BLPOP and the like (a gauge).
     pub blocked_clients: u64,
 }

@@ -577,6 +577,7 @@ impl NetLoop {
             conn.wbuf = Vec::new();
             conn.closing = true;
             conn.input_done = true;
+            reset_on_close(conn.fd);
             total -= mem.min(total);
             self.shards.data.borrow_mut().stats.evicted_clients += 1;
             self.dirty.push((slot, gen));
@@ -692,6 +693,7 @@ impl NetLoop {
         conn.wbuf = Vec::new();
         conn.closing = true;
         conn.input_done = true;
+        reset_on_close(conn.fd);
         self.shards
             .data
             .borrow_mut()
@@ -784,6 +786,7 @@ impl NetLoop {
                     );
                     conn.rbuf = Vec::new();
                     conn.closing = true;
+                    reset_on_close(conn.fd);
                 }
             }
             self.bufring.push(bid);
@@ -1028,6 +1031,28 @@ fn set_keepalive(fd: RawFd, interval: u64) {
         .with_interval(Duration::from_secs((interval / 3).max(1)))
         .with_retries(3);
     let _ = sock.set_tcp_keepalive(&ka);
+}
+
+/// Makes the coming `close` of a client dropped for a limit reset the connection
+/// (SO_LINGER 0) instead of closing it gracefully. Our recv drains the socket, so a
+/// graceful close leaves an orphaned socket in FIN-WAIT-2 that a client still sending
+/// cannot get past (zero window) for `tcp_fin_timeout`, and whose send queue (up to
+/// megabytes for a stalled subscriber) stays allocated; a reset frees both at once.
+fn reset_on_close(fd: RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setting an option on a socket we own.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
 }
 
 fn set_nodelay(fd: RawFd) {

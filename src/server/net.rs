@@ -561,7 +561,7 @@ impl NetLoop {
         if total <= limit {
             return;
         }
-        usage.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        usage.sort_unstable_by_key(|u| std::cmp::Reverse(u.0));
         for (mem, slot, gen) in usage {
             if total <= limit {
                 break;

@@ -171,6 +171,26 @@ fn describe() {
         Unit::Seconds,
         "Total seconds spent running each command, per shard."
     );
+    describe_counter!(
+        "libellule_auth_failures_total",
+        Unit::Count,
+        "Failed AUTH and HELLO AUTH attempts, per shard."
+    );
+    describe_counter!(
+        "libellule_rejected_connections_total",
+        Unit::Count,
+        "Connections refused (maxclients, protected mode), per shard."
+    );
+    describe_counter!(
+        "libellule_client_output_limit_disconnections_total",
+        Unit::Count,
+        "Clients closed for passing their client-output-buffer-limit, per shard."
+    );
+    describe_counter!(
+        "libellule_evicted_clients_total",
+        Unit::Count,
+        "Clients closed by client eviction (maxmemory-clients), per shard."
+    );
     describe_gauge!(
         "libellule_memory_rss_bytes",
         Unit::Bytes,
@@ -315,6 +335,10 @@ pub struct ShardMetrics {
     expired: Counter,
     net_in: Counter,
     net_out: Counter,
+    auth_failures: Counter,
+    rejected: Counter,
+    obuf_kills: Counter,
+    evicted_clients: Counter,
     /// Per registry index: (calls, errors), created when the command is first used.
     cmds: Vec<Option<(Counter, Counter)>>,
     /// Per registry index: latency series, created when the command is first timed.
@@ -347,6 +371,10 @@ impl ShardMetrics {
             expired: metrics::counter!("libellule_expired_keys_total", "shard" => s()),
             net_in: metrics::counter!("libellule_net_input_bytes_total", "shard" => s()),
             net_out: metrics::counter!("libellule_net_output_bytes_total", "shard" => s()),
+            auth_failures: metrics::counter!("libellule_auth_failures_total", "shard" => s()),
+            rejected: metrics::counter!("libellule_rejected_connections_total", "shard" => s()),
+            obuf_kills: metrics::counter!("libellule_client_output_limit_disconnections_total", "shard" => s()),
+            evicted_clients: metrics::counter!("libellule_evicted_clients_total", "shard" => s()),
             cmds: Vec::new(),
             latency: Vec::new(),
             errors: HashMap::new(),
@@ -379,6 +407,10 @@ impl ShardMetrics {
         self.misses.absolute(st.keyspace_misses);
         self.net_in.absolute(st.net_input_bytes);
         self.net_out.absolute(st.net_output_bytes);
+        self.auth_failures.absolute(st.auth_failures);
+        self.rejected.absolute(st.rejected_connections);
+        self.obuf_kills.absolute(st.output_limit_disconnections);
+        self.evicted_clients.absolute(st.evicted_clients);
         self.expired
             .absolute(d.dbs.iter().map(|db| db.expired_keys).sum());
         if self.cmds.len() < st.cmds.len() {

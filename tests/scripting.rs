@@ -287,3 +287,35 @@ fn busy_script_on_the_only_shard_still_answers_busy_and_script_kill() {
         "still running"
     );
 }
+
+/// While busy, the desk still asks for authentication first (as Redis checks AUTH
+/// before the busy state): an unauthenticated SCRIPT KILL gets -NOAUTH.
+#[test]
+fn busy_desk_requires_authentication() {
+    let s = Server::start(&[
+        "--io_threads",
+        "1",
+        "--busy-reply-threshold",
+        "100",
+        "--requirepass",
+        "pw",
+    ]);
+    let mut admin = s.conn();
+    assert_eq!(admin.cmd_str("AUTH pw"), Reply::ok());
+    let mut looper = s.conn();
+    assert_eq!(looper.cmd_str("AUTH pw"), Reply::ok());
+    looper.send(&[b"EVAL", b"local i = 0 while true do i = i + 1 end", b"0"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let mut stranger = s.conn();
+    stranger.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(
+        stranger.cmd_str("SCRIPT KILL").error_text(),
+        Some("NOAUTH Authentication required.")
+    );
+    looper.set_read_timeout(Duration::from_millis(300));
+    assert!(looper.try_read_reply().is_err(), "the script was stopped");
+    admin.set_read_timeout(Duration::from_secs(5));
+    assert_eq!(admin.cmd_str("SCRIPT KILL"), Reply::ok());
+    looper.set_read_timeout(Duration::from_secs(5));
+    assert!(looper.read_reply().is_error());
+}

@@ -17,6 +17,7 @@
 //! [`lists`], [`sets`], [`zsets`], [`streams`], [`keys`], [`server`], [`transactions`],
 //! [`pubsub`], [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`].
 
+pub mod acl;
 pub mod bitmaps;
 pub mod dump;
 pub mod hashes;
@@ -374,6 +375,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(scripting::COMMANDS.iter());
     v.extend(dump::COMMANDS.iter());
     v.extend(sort::COMMANDS.iter());
+    v.extend(acl::COMMANDS.iter());
     v
 }
 

@@ -228,7 +228,11 @@ fn pubsub_cmd(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             m.extend_from_slice(b"'. Try PUBSUB HELP.");
             out.error(&m);
         };
-        if eq_ic(&sub, "help") && argc == 2 {
+        if eq_ic(&sub, "help") {
+            if argc != 2 {
+                sub_arity_error(&mut out, "pubsub", &sub);
+                return buf;
+            }
             help_reply(&mut out, PUBSUB_HELP);
         } else if eq_ic(&sub, "channels") || eq_ic(&sub, "shardchannels") {
             if argc > 3 {

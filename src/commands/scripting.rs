@@ -92,6 +92,15 @@ fn keys_locked(d: &ShardData, db: usize, keys: &[Vec<u8>]) -> bool {
 /// locked) runs inline, like a local command; otherwise the connection waits for the
 /// path in [`eval_elsewhere`].
 fn eval_generic(ctx: &mut ConnCtx, args: Args, by_sha: bool, readonly: bool) {
+    if by_sha {
+        // Redis looks the script up before it reads numkeys.
+        let sha = String::from_utf8_lossy(args.get(1)).to_ascii_lowercase();
+        if !engine::compiled_here(&sha) && !engine::exists(&sha) {
+            return ctx
+                .out
+                .error(b"NOSCRIPT No matching script. Please use EVAL.");
+        }
+    }
     let Some(numkeys) = parse_int(args.get(2)) else {
         return ctx.out.error(crate::commands::NOT_INT);
     };
@@ -282,7 +291,11 @@ fn script(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         let argc = a.len();
         let mut buf = Vec::new();
         let mut out = ctx.writer(&mut buf);
-        if eq_ic(&sub, "help") && argc == 2 {
+        if eq_ic(&sub, "help") {
+            if argc != 2 {
+                sub_arity_error(&mut out, "script", &sub);
+                return buf;
+            }
             help_reply(&mut out, SCRIPT_HELP);
         } else if eq_ic(&sub, "load") {
             if argc != 3 {
@@ -325,6 +338,10 @@ fn script(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 KillOutcome::Unkillable => out.error(UNKILLABLE),
             }
         } else if eq_ic(&sub, "debug") {
+            if argc != 3 {
+                sub_arity_error(&mut out, "script", &sub);
+                return buf;
+            }
             out.error(b"ERR SCRIPT DEBUG (the Lua debugger) is not supported by Libellule");
         } else {
             subcommand_error(&mut out, "script", &sub);

@@ -140,7 +140,23 @@ pub static COMMANDS: &[CommandSpec] = &[
         "@admin @slow @dangerous",
         Handler::Conn(debug),
     ),
+    spec(
+        "role",
+        1,
+        flags::NOSCRIPT | flags::LOADING | flags::STALE | flags::FAST,
+        "@admin @fast @dangerous",
+        Handler::Conn(role),
+    ),
 ];
+
+/// ROLE: Libellule has no replication, so it is always a master with no replicas at
+/// replication offset 0.
+fn role(ctx: &mut ConnCtx, _args: Args) {
+    ctx.out.array(3);
+    ctx.out.bulk(b"master");
+    ctx.out.int(0);
+    ctx.out.array(0);
+}
 
 const fn spec(
     name: &'static str,
@@ -322,7 +338,7 @@ fn hello(ctx: &mut ConnCtx, args: Args) {
         ctx.client.authenticated = true;
     }
     if !ctx.client.authenticated {
-        ctx.out.error(b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        ctx.out.error(b"NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return;
     }
     if let Some(name) = setname {

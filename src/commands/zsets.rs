@@ -2184,14 +2184,8 @@ fn bzmpop(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
     Box::pin(async move {
         let a = args.view();
         let mut buf = Vec::new();
-        let timeout = match crate::commands::lists::parse_timeout(a.get(1)) {
-            Ok(t) => t,
-            Err(m) => {
-                ctx.writer(&mut buf).error(m);
-                return buf;
-            }
-        };
-        // ZMPOP's parser, on the arguments after the timeout.
+        // ZMPOP's parser, on the arguments after the timeout; Redis checks them
+        // (numkeys, MIN|MAX, COUNT) before the timeout.
         let rest: Vec<&[u8]> = std::iter::once(&b"zmpop"[..])
             .chain((2..a.len()).map(|i| a.get(i)))
             .collect();
@@ -2201,6 +2195,13 @@ fn bzmpop(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             Ok(p) => p,
             Err(e) => {
                 ctx.writer(&mut buf).error(e);
+                return buf;
+            }
+        };
+        let timeout = match crate::commands::lists::parse_timeout(a.get(1)) {
+            Ok(t) => t,
+            Err(m) => {
+                ctx.writer(&mut buf).error(m);
                 return buf;
             }
         };

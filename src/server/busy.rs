@@ -76,9 +76,13 @@ pub struct BusyDesk {
     accepted: RefCell<Vec<(RawFd, Held)>>,
     last: Cell<Option<Instant>>,
     /// Error replies given (folded into the shard's error statistics later).
-    errors: Cell<u64>,
+    errors: RefCell<Vec<Vec<u8>>>,
     limits: Limits,
     nshards: usize,
+    /// No password: a connection accepted here starts authenticated.
+    open: Cell<bool>,
+    /// Protected mode applies (no password): refuse non-loopback peers.
+    protect: Cell<bool>,
 }
 
 thread_local! {
@@ -91,8 +95,8 @@ pub struct Adopt {
     pub held: Vec<((u32, u32), Held)>,
     /// Connections accepted by the desk.
     pub accepted: Vec<(RawFd, Held)>,
-    /// `-BUSY`-like error replies given.
-    pub errors: u64,
+    /// Error replies given.
+    pub errors: Vec<Vec<u8>>,
 }
 
 impl BusyDesk {
@@ -104,12 +108,21 @@ impl BusyDesk {
             held: RefCell::new(HashMap::new()),
             accepted: RefCell::new(Vec::new()),
             last: Cell::new(None),
-            errors: Cell::new(0),
+            errors: RefCell::new(Vec::new()),
             limits,
             nshards,
+            open: Cell::new(true),
+            protect: Cell::new(false),
         });
         DESK.with(|d| *d.borrow_mut() = Some(desk.clone()));
         desk
+    }
+
+    /// Follows the configuration: whether a password is set, whether protected mode
+    /// refuses non-loopback clients.
+    pub fn set_access(&self, open: bool, protect: bool) {
+        self.open.set(open);
+        self.protect.set(protect);
     }
 
     /// A connection was set up in `slot`.
@@ -142,7 +155,7 @@ impl BusyDesk {
     pub fn has_work(&self) -> bool {
         !self.held.borrow().is_empty()
             || !self.accepted.borrow().is_empty()
-            || self.errors.get() != 0
+            || !self.errors.borrow().is_empty()
     }
 
     /// Hands what the desk holds to the loop.
@@ -153,7 +166,7 @@ impl BusyDesk {
         Adopt {
             held,
             accepted,
-            errors: self.errors.replace(0),
+            errors: std::mem::take(&mut *self.errors.borrow_mut()),
         }
     }
 
@@ -191,6 +204,20 @@ impl BusyDesk {
                 };
                 if fd < 0 {
                     break;
+                }
+                if self.protect.get() && !super::net::peer_is_local(fd) {
+                    let msg = super::net::DENIED;
+                    // SAFETY: a socket we just accepted and own.
+                    unsafe {
+                        libc::send(
+                            fd,
+                            msg.as_ptr() as *const _,
+                            msg.len(),
+                            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                        );
+                        libc::close(fd);
+                    }
+                    continue;
                 }
                 self.accepted.borrow_mut().push((fd, Held::default()));
             }
@@ -294,6 +321,21 @@ impl BusyDesk {
             let in_multi = client
                 .and_then(|c| c.try_borrow().ok().map(|c| c.multi.is_some()))
                 .unwrap_or(false);
+            let authenticated = match client {
+                Some(c) => c.try_borrow().map(|c| c.authenticated).unwrap_or(false),
+                None => self.open.get(),
+            };
+            let allowed_busy = crate::shard::registry()
+                .lookup(name)
+                .is_some_and(|s| s.flags & crate::commands::flags::ALLOW_BUSY != 0);
+            if !authenticated && !(allowed_busy && !is("script") && !is("shutdown")) {
+                // Authentication comes before the busy check in Redis; AUTH and HELLO
+                // wait for the loop like the other commands Redis runs while busy.
+                self.error(&mut h.output, b"NOAUTH Authentication required.");
+                parser.reset();
+                pos += consumed;
+                continue;
+            }
             if is("script") && args.len() == 2 && arg(1, "kill") {
                 match crate::scripting::engine::kill(self.nshards) {
                     crate::scripting::engine::KillOutcome::Unkillable => {
@@ -309,12 +351,7 @@ impl BusyDesk {
                 h.output.extend_from_slice(b"+OK\r\n");
                 h.closing = true;
                 h.quit = true;
-            } else if crate::shard::registry()
-                .lookup(name)
-                .is_some_and(|s| s.flags & crate::commands::flags::ALLOW_BUSY != 0)
-                && !is("script")
-                && !is("shutdown")
-            {
+            } else if allowed_busy && !is("script") && !is("shutdown") {
                 // Redis runs it now; it waits for the loop here, with what follows.
                 h.deferred = true;
                 break;
@@ -343,7 +380,7 @@ impl BusyDesk {
         out.push(b'-');
         out.extend_from_slice(msg);
         out.extend_from_slice(b"\r\n");
-        self.errors.set(self.errors.get() + 1);
+        self.errors.borrow_mut().push(msg.to_vec());
     }
 }
 

@@ -99,6 +99,9 @@ pub struct Conn {
     pub quiet: Rc<Cell<bool>>,
     /// Client state.
     pub client: ClientRef,
+    /// Since when the output has been over its class's soft limit
+    /// (`client-output-buffer-limit`), if it is.
+    pub obuf_soft_since: Option<std::time::Instant>,
 }
 
 impl Conn {
@@ -107,6 +110,12 @@ impl Conn {
         !self.send_inflight && !self.wbuf.is_empty()
     }
 }
+
+/// Replies waiting above this many bytes pause the parsing of a connection's further
+/// requests until they are handed to the kernel: a client that pipelines without
+/// reading costs at most about twice this much output, plus its query buffer (which
+/// `client-query-buffer-limit` bounds).
+pub const OUTPUT_PAUSE: usize = 32 << 20;
 
 /// What the dispatcher needs from the loop.
 pub struct LoopCtx<'a> {
@@ -129,7 +138,7 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
     let mut pos = 0usize;
     let now = now_ms();
     let mut batch: Vec<BatchItem> = Vec::new();
-    while !conn.waiting && !conn.closing && !conn.input_done {
+    while !conn.waiting && !conn.closing && !conn.input_done && conn.wbuf.len() < OUTPUT_PAUSE {
         let input = &conn.rbuf[pos..];
         if input.is_empty() || input.len() < conn.parser.needed() {
             break;
@@ -573,7 +582,8 @@ fn reject(
     msg: &[u8],
 ) {
     let resp3 = client.resp3;
-    if client.multi.is_some() && is_exec {
+    // Redis answers any refused EXEC with EXECABORT, inside MULTI or not.
+    if is_exec {
         client.multi = None;
         let shown = msg.strip_prefix(b"ERR ").unwrap_or(msg);
         let mut m = b"EXECABORT Transaction discarded because of: ".to_vec();

@@ -17,7 +17,7 @@
 //! timer, or for a message from another shard. See docs/decisions.md.
 
 use super::client::{ClientRef, ClientState};
-use super::conn::{process_input, Completions, Conn, LoopCtx};
+use super::conn::{process_input, Completions, Conn, LoopCtx, OUTPUT_PAUSE};
 use crate::protocol::parse::{Limits, Parser};
 use crate::shard::Shards;
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
@@ -48,6 +48,12 @@ const SPIN_POLL: Duration = Duration::from_micros(20);
 const BUF_GROUP: u16 = 0;
 const BUF_COUNT: u16 = 256;
 const BUF_SIZE: usize = 16 * 1024;
+
+/// After `accept` fails (out of file descriptors...), accepting resumes this much later.
+const ACCEPT_RETRY: Duration = Duration::from_millis(100);
+
+/// Redis's reply to a non-loopback client in protected mode.
+pub(crate) const DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Setup a an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 /// Next client id, unique over all shards.
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
@@ -190,6 +196,23 @@ pub struct NetLoop {
     by_client: hashbrown::HashMap<u64, (u32, u32)>,
     query_buffer_limit: u64,
     desk: Rc<super::busy::BusyDesk>,
+    /// The shard's `config_gen` the cached limits were read at.
+    config_gen: u64,
+    /// `client-output-buffer-limit` per class (normal, replica, pubsub).
+    output_limits: [[u64; 3]; 3],
+    /// The smallest non-zero output limit: below it no connection is checked.
+    output_check_min: usize,
+    /// Listeners whose accept failed and waits for a retry.
+    accept_paused: Vec<bool>,
+    /// Set by the retry timer: re-arm the paused accepts.
+    accept_retry_due: Rc<std::cell::Cell<bool>>,
+    /// Accept failures: when one was last logged, and how many since.
+    accept_log: (Option<std::time::Instant>, u64),
+    /// This shard's share of `maxmemory-clients` in bytes (0 = no client eviction),
+    /// shared with the timer task that asks for a check ten times a second.
+    client_mem_limit: Rc<std::cell::Cell<u64>>,
+    /// Set by that timer: compare the clients' buffers with the limit.
+    client_mem_due: Rc<std::cell::Cell<bool>>,
 }
 
 impl NetLoop {
@@ -251,7 +274,17 @@ impl NetLoop {
             by_client: hashbrown::HashMap::new(),
             query_buffer_limit,
             desk,
+            config_gen: 0,
+            output_limits: [[0; 3]; 3],
+            output_check_min: usize::MAX,
+            accept_paused: Vec::new(),
+            accept_retry_due: Rc::new(std::cell::Cell::new(false)),
+            accept_log: (None, 0),
+            client_mem_limit: Rc::new(std::cell::Cell::new(0)),
+            client_mem_due: Rc::new(std::cell::Cell::new(false)),
         };
+        nl.accept_paused = vec![false; nl.listeners.len()];
+        nl.refresh_limits();
         for i in 0..nl.listeners.len() {
             nl.arm_accept(i);
         }
@@ -295,6 +328,19 @@ impl NetLoop {
         loop {
             if self.desk.has_work() {
                 self.adopt_from_desk();
+            }
+            if self.shards.data.borrow().config_gen != self.config_gen {
+                self.refresh_limits();
+            }
+            if self.client_mem_due.replace(false) {
+                self.evict_clients();
+            }
+            if self.accept_retry_due.replace(false) {
+                for i in 0..self.listeners.len() {
+                    if std::mem::replace(&mut self.accept_paused[i], false) {
+                        self.arm_accept(i);
+                    }
+                }
             }
             // Submit what is queued and run the ring's deferred work (posting completions).
             self.enter()?;
@@ -430,11 +476,13 @@ impl NetLoop {
                 } else if stopping {
                     return;
                 } else if res != -libc::ECANCELED {
-                    let err = io::Error::from_raw_os_error(-res);
-                    log::warn!("accept failed: {err}");
-                    if res == -libc::EMFILE || res == -libc::ENFILE {
-                        // Out of descriptors: retry later rather than spinning.
-                        std::thread::sleep(Duration::from_millis(10));
+                    self.log_accept_error(res);
+                    if !cqueue::more(flags) {
+                        // Out of descriptors (EMFILE, ENFILE), memory...: re-arming now
+                        // would fail again at once; retry a little later, and keep
+                        // serving the connections we have meanwhile.
+                        self.pause_accept(slot as usize);
+                        return;
                     }
                 }
                 if !cqueue::more(flags) && !stopping {
@@ -447,24 +495,241 @@ impl NetLoop {
         }
     }
 
+    /// Re-reads the limits this loop caches from the shard's configuration (at start
+    /// and after every CONFIG SET), and gives the parsers the new request limits.
+    fn refresh_limits(&mut self) {
+        let d = self.shards.data.borrow();
+        self.config_gen = d.config_gen;
+        self.desk.set_access(
+            d.config.requirepass.is_empty(),
+            d.config.protected_mode && d.config.requirepass.is_empty(),
+        );
+        self.limits.proto_max_bulk_len =
+            usize::try_from(d.config.proto_max_bulk_len).unwrap_or(usize::MAX);
+        self.query_buffer_limit = d.config.client_query_buffer_limit;
+        self.output_limits = d.output_limits;
+        self.output_check_min = self
+            .output_limits
+            .iter()
+            .flat_map(|c| [c[0], c[1]])
+            .filter(|&v| v > 0)
+            .min()
+            .map_or(usize::MAX, |v| usize::try_from(v).unwrap_or(usize::MAX));
+        let client_mem = client_memory_limit(
+            d.config
+                .extra
+                .get("maxmemory-clients")
+                .map_or("0", |s| s.as_str()),
+            d.config.maxmemory,
+        ) / d.nshards.max(1) as u64;
+        drop(d);
+        let limits = self.limits.clone();
+        for conn in self.conns.slots.iter_mut().flatten() {
+            conn.parser.set_limits(limits.clone());
+        }
+        let was = self.client_mem_limit.replace(client_mem);
+        if was == 0 && client_mem > 0 {
+            // A timer asks for a check ten times a second while the limit is set.
+            let limit = self.client_mem_limit.clone();
+            let due = self.client_mem_due.clone();
+            let completions = self.completions.clone();
+            glommio::spawn_local(async move {
+                while limit.get() > 0 {
+                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                    due.set(true);
+                    completions.notify();
+                }
+            })
+            .detach();
+            self.completions.spawned.set(true);
+        }
+    }
+
+    /// Redis's client eviction (`maxmemory-clients`): while the buffers of this shard's
+    /// clients (query buffer, pending output) take more than the shard's share of the
+    /// limit, close the client that uses the most, except those with CLIENT NO-EVICT.
+    fn evict_clients(&mut self) {
+        let limit = self.client_mem_limit.get() as usize;
+        if limit == 0 {
+            return;
+        }
+        let mut usage: Vec<(usize, u32, u32)> = Vec::new();
+        let mut total = 0usize;
+        for (slot, c) in self.conns.slots.iter().enumerate() {
+            if let Some(conn) = c {
+                if conn.closing {
+                    continue;
+                }
+                let mem = conn.rbuf.capacity()
+                    + conn.wbuf.capacity()
+                    + (conn.sending.len() - conn.send_off);
+                total += mem;
+                if !conn.client.borrow().no_evict {
+                    usage.push((mem, slot as u32, conn.gen));
+                }
+            }
+        }
+        if total <= limit {
+            return;
+        }
+        usage.sort_unstable_by_key(|u| std::cmp::Reverse(u.0));
+        for (mem, slot, gen) in usage {
+            if total <= limit {
+                break;
+            }
+            let Some(conn) = self.conns.get(slot, gen) else {
+                continue;
+            };
+            log::info!(
+                "Evicting client: {} ({mem} bytes of buffers; maxmemory-clients)",
+                conn.client.borrow().info_line()
+            );
+            conn.rbuf = Vec::new();
+            conn.wbuf = Vec::new();
+            conn.closing = true;
+            conn.input_done = true;
+            reset_on_close(conn.fd);
+            total -= mem.min(total);
+            self.shards.data.borrow_mut().stats.evicted_clients += 1;
+            self.dirty.push((slot, gen));
+        }
+    }
+
+    /// Logs a failed accept at most once a second, with the count of those not logged.
+    fn log_accept_error(&mut self, res: i32) {
+        let err = io::Error::from_raw_os_error(-res);
+        let now = std::time::Instant::now();
+        let (last, suppressed) = &mut self.accept_log;
+        if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(1)) {
+            *suppressed += 1;
+            return;
+        }
+        if *suppressed > 0 {
+            log::warn!(
+                "accept failed: {err} ({} more accept failures in the last second not logged)",
+                suppressed
+            );
+        } else {
+            log::warn!("accept failed: {err}");
+        }
+        *last = Some(now);
+        *suppressed = 0;
+    }
+
+    /// Stops accepting on listener `idx` for [`ACCEPT_RETRY`].
+    fn pause_accept(&mut self, idx: usize) {
+        if self.accept_paused[idx] {
+            return;
+        }
+        self.accept_paused[idx] = true;
+        let due = self.accept_retry_due.clone();
+        let completions = self.completions.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(ACCEPT_RETRY).await;
+            due.set(true);
+            completions.notify();
+        })
+        .detach();
+        // Let glommio run the timer task before the loop waits in its own ring.
+        self.completions.spawned.set(true);
+    }
+
+    /// Refuses a freshly accepted socket with `msg` and closes it.
+    fn refuse(&mut self, fd: RawFd, msg: &[u8]) {
+        // SAFETY: fd is a freshly accepted socket we own.
+        unsafe {
+            libc::send(
+                fd,
+                msg.as_ptr() as *const _,
+                msg.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            );
+            libc::close(fd);
+        }
+        self.shards.data.borrow_mut().stats.rejected_connections += 1;
+    }
+
+    /// Closes `slot` for passing its output buffer limit, if it did (Redis's
+    /// `checkClientOutputBufferLimits`: over the hard limit, or over the soft limit for
+    /// longer than its seconds). True when the connection is now closing.
+    fn over_output_limit(&mut self, slot: u32, gen: u32) -> bool {
+        let check_min = self.output_check_min;
+        let limits = self.output_limits;
+        let Some(conn) = self.conns.get(slot, gen) else {
+            return false;
+        };
+        if conn.closing {
+            return false;
+        }
+        let pending = conn.wbuf.len() + conn.sending.len() - conn.send_off;
+        if pending < check_min {
+            conn.obuf_soft_since = None;
+            return false;
+        }
+        let class = {
+            let c = conn.client.borrow();
+            if c.monitor {
+                // Redis counts a monitor as a normal client, whose default limit is
+                // none; a monitor that stops reading would then grow without bound.
+                // Libellule gives it the normal class's limits when they are set and
+                // the pubsub class's otherwise (docs/reliability.md).
+                if limits[0][0] > 0 || limits[0][1] > 0 {
+                    0
+                } else {
+                    2
+                }
+            } else if c.subs.active() {
+                2
+            } else {
+                0
+            }
+        };
+        let [hard, soft, secs] = limits[class];
+        let pending = pending as u64;
+        let mut over = hard > 0 && pending >= hard;
+        if !over && soft > 0 && pending >= soft {
+            let now = std::time::Instant::now();
+            let since = *conn.obuf_soft_since.get_or_insert(now);
+            over = now.duration_since(since) >= Duration::from_secs(secs);
+        } else if !over {
+            conn.obuf_soft_since = None;
+        }
+        if !over {
+            return false;
+        }
+        log::warn!(
+            "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+            conn.client.borrow().info_line()
+        );
+        conn.wbuf = Vec::new();
+        conn.closing = true;
+        conn.input_done = true;
+        reset_on_close(conn.fd);
+        self.shards
+            .data
+            .borrow_mut()
+            .stats
+            .output_limit_disconnections += 1;
+        true
+    }
+
     /// Sets up an accepted connection; its (slot, generation) unless refused.
     fn on_accept(&mut self, fd: RawFd) -> Option<(u32, u32)> {
         let maxclients = self.shards.data.borrow().config.maxclients;
         let n = CONNECTED_CLIENTS.fetch_add(1, Ordering::Relaxed) + 1;
         if n > maxclients {
             CONNECTED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
-            let msg = b"-ERR max number of clients reached\r\n";
-            // SAFETY: fd is a freshly accepted socket we own.
-            unsafe {
-                libc::send(
-                    fd,
-                    msg.as_ptr() as *const _,
-                    msg.len(),
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                );
-                libc::close(fd);
-            }
-            self.shards.data.borrow_mut().stats.rejected_connections += 1;
+            self.refuse(fd, b"-ERR max number of clients reached\r\n");
+            return None;
+        }
+        let protect = {
+            let d = self.shards.data.borrow();
+            d.config.protected_mode && d.config.requirepass.is_empty()
+        };
+        if protect && !peer_is_local(fd) {
+            // Redis's protected mode: with no password, only loopback clients.
+            CONNECTED_CLIENTS.fetch_sub(1, Ordering::Relaxed);
+            self.refuse(fd, DENIED);
             return None;
         }
         set_nodelay(fd);
@@ -503,6 +768,7 @@ impl NetLoop {
             eof: false,
             quiet,
             client,
+            obuf_soft_since: None,
         });
         let gen = self.conns.gens[slot as usize];
         self.desk.register(slot, gen, fd, desk_quiet, desk_client);
@@ -529,10 +795,10 @@ impl NetLoop {
                 self.adopt_held(slot, gen, held);
             }
         }
-        if adopt.errors > 0 {
+        if !adopt.errors.is_empty() {
             let mut data = self.shards.data.borrow_mut();
-            for _ in 0..adopt.errors {
-                data.count_error(super::busy::BUSY_ERROR);
+            for msg in adopt.errors {
+                data.count_error(&msg);
             }
         }
     }
@@ -583,6 +849,7 @@ impl NetLoop {
                     );
                     conn.rbuf = Vec::new();
                     conn.closing = true;
+                    reset_on_close(conn.fd);
                 }
             }
             self.bufring.push(bid);
@@ -658,7 +925,10 @@ impl NetLoop {
                 let Some(conn) = self.conns.get(slot, gen) else {
                     continue;
                 };
-                if !conn.closing && !conn.rbuf.is_empty() {
+                // A client that does not read its replies: stop running its requests
+                // until the output drains (see OUTPUT_PAUSE).
+                let paused = conn.wbuf.len() >= OUTPUT_PAUSE;
+                if !conn.closing && !conn.rbuf.is_empty() && !paused {
                     let lctx = LoopCtx {
                         shards: &shards,
                         completions: &self.completions,
@@ -674,6 +944,7 @@ impl NetLoop {
             self.adopt_from_desk();
         }
         for &(slot, gen) in &dirty {
+            self.over_output_limit(slot, gen);
             let Some(conn) = self.conns.get(slot, gen) else {
                 continue;
             };
@@ -840,6 +1111,28 @@ fn set_keepalive(fd: RawFd, interval: u64) {
     let _ = sock.set_tcp_keepalive(&ka);
 }
 
+/// Makes the coming `close` of a client dropped for a limit reset the connection
+/// (SO_LINGER 0) instead of closing it gracefully. Our recv drains the socket, so a
+/// graceful close leaves an orphaned socket in FIN-WAIT-2 that a client still sending
+/// cannot get past (zero window) for `tcp_fin_timeout`, and whose send queue (up to
+/// megabytes for a stalled subscriber) stays allocated; a reset frees both at once.
+fn reset_on_close(fd: RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setting an option on a socket we own.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            &linger as *const _ as *const libc::c_void,
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
 fn set_nodelay(fd: RawFd) {
     let one: libc::c_int = 1;
     // SAFETY: setting an option on a socket we own.
@@ -851,6 +1144,39 @@ fn set_nodelay(fd: RawFd) {
             &one as *const _ as *const libc::c_void,
             std::mem::size_of::<libc::c_int>() as libc::socklen_t,
         );
+    }
+}
+
+/// `maxmemory-clients` in bytes: a size, or a percentage of `maxmemory` (0 when
+/// `maxmemory` is 0, as in Redis).
+fn client_memory_limit(value: &str, maxmemory: u64) -> u64 {
+    match value.strip_suffix('%') {
+        Some(pct) => pct
+            .parse::<u64>()
+            .map_or(0, |p| maxmemory.saturating_mul(p) / 100),
+        None => value.parse().unwrap_or(0),
+    }
+}
+
+/// True when the peer is on the loopback interface (127.0.0.0/8, ::1, or an IPv4
+/// loopback mapped into IPv6) or a Unix socket: the clients protected mode lets in.
+pub(crate) fn peer_is_local(fd: RawFd) -> bool {
+    let sock = std::mem::ManuallyDrop::new(unsafe {
+        // SAFETY: borrowed only for the call; ManuallyDrop keeps the fd open.
+        <socket2::Socket as std::os::unix::io::FromRawFd>::from_raw_fd(fd)
+    });
+    let Ok(addr) = sock.peer_addr() else {
+        return false;
+    };
+    if addr.is_unix() {
+        return true;
+    }
+    match addr.as_socket().map(|a| a.ip()) {
+        Some(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Some(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        None => false,
     }
 }
 

@@ -109,6 +109,10 @@ pub struct ShardStats {
     pub connected_clients: u64,
     /// Failed AUTH / HELLO AUTH attempts.
     pub auth_failures: u64,
+    /// Clients closed for passing their `client-output-buffer-limit`.
+    pub output_limit_disconnections: u64,
+    /// Clients closed by client eviction (`maxmemory-clients`).
+    pub evicted_clients: u64,
     /// Clients of this shard blocked in BLPOP and the like (a gauge).
     pub blocked_clients: u64,
     /// Per-command latency histograms, indexed like the registry list (created on a
@@ -167,6 +171,35 @@ pub struct ShardData {
     pub blocking: blocking::Blocking,
     /// `latency-tracking yes`: commands are timed into [`ShardStats::latency`].
     pub latency_tracking: bool,
+    /// Bumped by every [`ShardData::apply_config`]: the network loop re-reads the
+    /// limits it caches (bulk length, query buffer, output buffers) when it changes.
+    pub config_gen: u64,
+    /// `client-output-buffer-limit` parsed: `[hard, soft, soft_seconds]` for the
+    /// normal, replica and pubsub classes (0 = no limit).
+    pub output_limits: [[u64; 3]; 3],
+}
+
+/// Parses the canonical `client-output-buffer-limit` value (`normal 0 0 0 slave ...
+/// pubsub ...`, as the configuration stores it) into `[hard, soft, seconds]` per class:
+/// index 0 normal, 1 replica, 2 pubsub.
+pub fn parse_output_limits(s: &str) -> [[u64; 3]; 3] {
+    let mut out = [[0u64; 3]; 3];
+    let words: Vec<&str> = s.split_whitespace().collect();
+    for g in words.chunks(4) {
+        if g.len() != 4 {
+            break;
+        }
+        let class = match g[0] {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => continue,
+        };
+        for i in 0..3 {
+            out[class][i] = g[i + 1].parse().unwrap_or(0);
+        }
+    }
+    out
 }
 
 impl ShardData {
@@ -196,6 +229,8 @@ impl ShardData {
             pubsub: Default::default(),
             blocking: blocking::Blocking::default(),
             latency_tracking: true,
+            config_gen: 0,
+            output_limits: [[0; 3]; 3],
         }
         .with_config_applied()
     }
@@ -235,6 +270,13 @@ impl ShardData {
             .get("latency-tracking")
             .is_none_or(|v| v == "yes");
         self.sync_expiry_tracking();
+        self.output_limits = parse_output_limits(
+            self.config
+                .extra
+                .get("client-output-buffer-limit")
+                .map_or("", |s| s.as_str()),
+        );
+        self.config_gen += 1;
     }
 
     /// Turns the databases' expired-key logs on when something needs them (a WATCH on

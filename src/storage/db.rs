@@ -45,10 +45,11 @@ impl Entry {
 }
 
 impl Entry {
-    /// True when the entry has a TTL that has passed at `now_ms`.
+    /// True when the entry has a TTL that has passed at `now_ms` (Redis's
+    /// `keyIsExpired`: expired once the clock is past the deadline, not at it).
     #[inline]
     pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at != 0 && self.expire_at <= now_ms
+        self.expire_at != 0 && self.expire_at < now_ms
     }
 }
 

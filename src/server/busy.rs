@@ -328,7 +328,8 @@ impl BusyDesk {
             let allowed_busy = crate::shard::registry()
                 .lookup(name)
                 .is_some_and(|s| s.flags & crate::commands::flags::ALLOW_BUSY != 0);
-            if !authenticated && !(allowed_busy && !is("script") && !is("shutdown")) {
+            let deferrable = allowed_busy && !is("script") && !is("shutdown");
+            if !authenticated && !deferrable {
                 // Authentication comes before the busy check in Redis; AUTH and HELLO
                 // wait for the loop like the other commands Redis runs while busy.
                 self.error(&mut h.output, b"NOAUTH Authentication required.");
@@ -351,7 +352,7 @@ impl BusyDesk {
                 h.output.extend_from_slice(b"+OK\r\n");
                 h.closing = true;
                 h.quit = true;
-            } else if allowed_busy && !is("script") && !is("shutdown") {
+            } else if deferrable {
                 // Redis runs it now; it waits for the loop here, with what follows.
                 h.deferred = true;
                 break;

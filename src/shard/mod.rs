@@ -150,6 +150,10 @@ pub struct ShardData {
     pub pubsub: crate::server::pubsub::Registry,
     /// Clients blocked on this shard's keys (BLPOP...).
     pub blocking: blocking::Blocking,
+    /// Changes since the last successful snapshot (Redis's `server.dirty`, per shard).
+    pub dirty: u64,
+    /// `dirty` when the running snapshot's cut was taken.
+    pub dirty_at_save: u64,
 }
 
 impl ShardData {
@@ -178,6 +182,8 @@ impl ShardData {
             events: Vec::new(),
             pubsub: Default::default(),
             blocking: blocking::Blocking::default(),
+            dirty: 0,
+            dirty_at_save: 0,
         }
         .with_config_applied()
     }
@@ -212,6 +218,9 @@ impl ShardData {
             .unwrap_or(b"");
         self.notify_mask = watch::notify::parse(notify).unwrap_or(0);
         self.sync_expiry_tracking();
+        if self.id == 0 {
+            crate::persistence::note_config(&self.config);
+        }
     }
 
     /// Turns the databases' expired-key logs on when something needs them (a WATCH on
@@ -276,6 +285,7 @@ impl ShardData {
     /// and notifications are off.
     #[inline]
     pub fn modified(&mut self, db: usize, key: &[u8], class: u8, event: &'static str) {
+        self.dirty += 1;
         if !self.watches.is_empty() {
             self.watches.touch(db, key);
         }

@@ -69,9 +69,12 @@ fn bgsave(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             }
             return reply(&ctx, |w| w.error(IN_PROGRESS));
         }
+        // The cut is taken before the reply: writes sent after it are not in the file.
+        let st = save::start(&ctx.shards, true).await;
         let shards = ctx.shards.clone();
         glommio::spawn_local(async move {
-            let _ = save::run_claimed(shards, true).await;
+            futures_lite::future::yield_now().await;
+            let _ = save::finish(&shards, st).await;
         })
         .detach();
         reply(&ctx, |w| w.simple(b"Background saving started"))

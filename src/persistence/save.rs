@@ -36,30 +36,66 @@ pub enum SaveError {
     Failed(String),
 }
 
-/// Redis's log line for a started/finished save, and the outcome recorded for INFO.
-pub async fn run(shards: Rc<Shards>, background: bool) -> Result<(), SaveError> {
-    if !super::begin() {
-        return Err(SaveError::InProgress);
-    }
-    run_claimed(shards, background).await
+/// A save whose cut is taken: the walkers run; [`finish`] writes the file.
+pub struct Started {
+    rx: mpsc::Receiver<Vec<u8>>,
+    failed: Arc<AtomicBool>,
+    keys_total: Arc<std::sync::atomic::AtomicU64>,
+    start: Instant,
+    ctime: u64,
+    used_mem: u64,
 }
 
-/// Claims the right to save (false when a save runs); follow with [`run_claimed`].
+/// SAVE (`background` false) or a save from the schedule: claims, cuts and writes.
+pub async fn run(shards: Rc<Shards>, background: bool) -> Result<(), SaveError> {
+    if !claim() {
+        return Err(SaveError::InProgress);
+    }
+    let st = start(&shards, background).await;
+    finish(&shards, st).await
+}
+
+/// Claims the right to save (false when a save runs); follow with [`start`] and
+/// [`finish`].
 pub fn claim() -> bool {
     super::begin()
 }
 
-/// Runs a save claimed with [`claim`].
-pub async fn run_claimed(shards: Rc<Shards>, background: bool) -> Result<(), SaveError> {
-    // glommio runs a spawned task at once: let the spawner release the shard first.
-    futures_lite::future::yield_now().await;
+/// Takes the cut on every shard (each bumps its epoch and spawns its walker). Writes
+/// that any shard runs after this returns are not in the snapshot.
+pub async fn start(shards: &Rc<Shards>, background: bool) -> Started {
     if background {
         log::info!("Background saving started");
     } else {
         log::info!("DB saved on disk: starting");
     }
-    let start = Instant::now();
-    let r = write_snapshot(&shards).await;
+    let (tx, rx) = mpsc::channel::<Vec<u8>>(CHANNEL_CHUNKS);
+    let failed = Arc::new(AtomicBool::new(false));
+    let keys_total = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let ctime = super::unix_secs();
+    let used_mem = used_memory();
+    {
+        let failed = failed.clone();
+        let keys_total = keys_total.clone();
+        shards
+            .run_on_all(move |d| begin_on_shard(d, tx.clone(), failed.clone(), keys_total.clone()))
+            .await;
+    }
+    Started {
+        rx,
+        failed,
+        keys_total,
+        start: Instant::now(),
+        ctime,
+        used_mem,
+    }
+}
+
+/// Writes the file of a started save and records the outcome (INFO, LASTSAVE, the
+/// changes counter).
+pub async fn finish(shards: &Rc<Shards>, st: Started) -> Result<(), SaveError> {
+    let start = st.start;
+    let r = write_snapshot(shards, st).await;
     let secs = start.elapsed().as_secs() as i64;
     match r {
         Ok((keys, bytes)) => {
@@ -106,45 +142,58 @@ fn compression(d: &ShardData) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("no"))
 }
 
-async fn write_snapshot(shards: &Rc<Shards>) -> Result<(u64, u64), String> {
+async fn write_snapshot(shards: &Rc<Shards>, st: Started) -> Result<(u64, u64), String> {
+    let Started {
+        mut rx,
+        failed,
+        keys_total,
+        ctime,
+        used_mem,
+        ..
+    } = st;
     let (dir, filename) = {
         let d = shards.data.borrow();
         (d.config.dir.clone(), d.config.dbfilename.clone())
     };
-    let mut w = RdbWriter::create(&dir, &filename).await?;
-    let header = file::header(&AuxInfo {
-        ctime: super::unix_secs(),
-        used_mem: used_memory(),
-    });
-    if let Err(e) = w.write(&header).await {
-        w.abort().await;
-        return Err(e);
-    }
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(CHANNEL_CHUNKS);
-    let failed = Arc::new(AtomicBool::new(false));
-    let keys_total = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    {
-        let failed = failed.clone();
-        let keys_total = keys_total.clone();
-        shards
-            .run_on_all(move |d| begin_on_shard(d, tx.clone(), failed.clone(), keys_total.clone()))
-            .await;
-    }
-    // Every walker holds a sender; the stream ends when the last one finishes.
+    let header = file::header(&AuxInfo { ctime, used_mem });
     let mut err = None;
+    let mut w = match RdbWriter::create(&dir, &filename).await {
+        Ok(mut w) => match w.write(&header).await {
+            Ok(()) => Some(w),
+            Err(e) => {
+                err = Some(e);
+                w.abort().await;
+                None
+            }
+        },
+        Err(e) => {
+            err = Some(e);
+            None
+        }
+    };
+    if err.is_some() {
+        failed.store(true, Ordering::Relaxed);
+    }
+    // Every walker holds a sender; the stream ends when the last one finishes. After a
+    // failure the chunks are drained (the walkers still stamp every entry).
     while let Some(chunk) = rx.next().await {
-        if err.is_none() {
-            if let Err(e) = w.write(&chunk).await {
+        if let Some(out) = w.as_mut() {
+            if let Err(e) = out.write(&chunk).await {
                 failed.store(true, Ordering::Relaxed);
                 err = Some(e);
+                if let Some(out) = w.take() {
+                    out.abort().await;
+                }
             }
         }
     }
-    if let Some(e) = err {
+    let (Some(mut w), None) = (w, err.clone()) else {
+        return Err(err.unwrap_or_else(|| "snapshot writer lost".into()));
+    };
+    if let Err(e) = w.write(&file::trailer()).await {
         w.abort().await;
         return Err(e);
     }
-    w.write(&file::trailer()).await?;
     let bytes = w.finish().await?;
     Ok((keys_total.load(Ordering::Relaxed), bytes))
 }

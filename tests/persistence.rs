@@ -162,7 +162,10 @@ fn round_trip_every_type_through_save_and_restart() {
             Reply::bulk("intset"),
             "encodings survive"
         );
-        assert_eq!(c2.cmd_str("OBJECT ENCODING bighash"), Reply::bulk("hashtable"));
+        assert_eq!(
+            c2.cmd_str("OBJECT ENCODING bigset"),
+            Reply::bulk("hashtable")
+        );
     }
 }
 
@@ -220,7 +223,10 @@ fn bgsave_holds_exactly_the_values_of_the_cut() {
     let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
     assert_eq!(c.cmd(&refs), Reply::ok());
     c.cmd_str("RPUSH l0 a b c");
-    assert_eq!(c.cmd_str("BGSAVE"), Reply::simple("Background saving started"));
+    assert_eq!(
+        c.cmd_str("BGSAVE"),
+        Reply::simple("Background saving started")
+    );
     // Right after the reply: overwrite, delete, add, flush a db and swap dbs while the
     // walkers run.
     let mut w = s.conn();
@@ -270,7 +276,10 @@ fn flush_and_swapdb_during_bgsave_keep_the_cut() {
     c.cmd_str("SELECT 1");
     c.cmd_str("SET one 1");
     c.cmd_str("SELECT 0");
-    assert_eq!(c.cmd_str("BGSAVE"), Reply::simple("Background saving started"));
+    assert_eq!(
+        c.cmd_str("BGSAVE"),
+        Reply::simple("Background saving started")
+    );
     assert_eq!(c.cmd_str("SWAPDB 0 1"), Reply::ok());
     assert_eq!(c.cmd_str("FLUSHALL"), Reply::ok());
     c.cmd_str("SET later x");
@@ -304,7 +313,10 @@ fn kill_9_during_bgsave_leaves_the_previous_snapshot() {
         c.cmd(&refs);
     }
     c.cmd_str("CONFIG SET rdbcompression no");
-    assert_eq!(c.cmd_str("BGSAVE"), Reply::simple("Background saving started"));
+    assert_eq!(
+        c.cmd_str("BGSAVE"),
+        Reply::simple("Background saving started")
+    );
     s.signal(libc::SIGKILL);
     s.wait_exit(Duration::from_secs(5));
     assert_eq!(std::fs::read(dir.path().join("dump.rdb")).unwrap(), old);
@@ -395,7 +407,10 @@ fn failed_save_is_reported_and_keeps_the_old_file() {
     c.cmd_str("CONFIG SET rdbcompression no");
     assert_eq!(c.cmd_str("SAVE"), Reply::err("ERR"));
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "err");
-    assert_eq!(c.cmd_str("BGSAVE"), Reply::simple("Background saving started"));
+    assert_eq!(
+        c.cmd_str("BGSAVE"),
+        Reply::simple("Background saving started")
+    );
     wait_bgsave(&mut c);
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "err");
     assert_eq!(info_field(&mut c, "rdb_saves_failed"), "2");
@@ -426,8 +441,14 @@ fn commands_shutdown_sigterm_and_schedule() {
     let s = Server::start(&[]);
     let mut c = s.conn();
     assert_eq!(c.cmd_str("BGSAVE x"), Reply::err("ERR syntax error"));
-    assert_eq!(c.cmd_str("SHUTDOWN SAVE NOSAVE"), Reply::err("ERR syntax error"));
-    assert_eq!(c.cmd_str("SHUTDOWN ABORT NOW"), Reply::err("ERR syntax error"));
+    assert_eq!(
+        c.cmd_str("SHUTDOWN SAVE NOSAVE"),
+        Reply::err("ERR syntax error")
+    );
+    assert_eq!(
+        c.cmd_str("SHUTDOWN ABORT NOW"),
+        Reply::err("ERR syntax error")
+    );
     assert_eq!(
         c.cmd_str("SHUTDOWN ABORT"),
         Reply::err("ERR No shutdown in progress.")

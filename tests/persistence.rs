@@ -11,9 +11,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn b(s: &str) -> &[u8] {
-    s.as_bytes()
-}
+/// One key as compared: (db, key, type, contents, has a TTL).
+type KeyDump = (usize, Vec<u8>, String, Vec<Reply>, bool);
 
 /// Fills db 0, 5 and 15 with every type and encoding (no streams: their RDB codec is
 /// separate work).
@@ -58,7 +57,7 @@ fn populate(c: &mut RawConn) {
 }
 
 /// Every key of every non-empty db in a comparable form: (db, key, type, contents, has ttl).
-fn dataset(c: &mut RawConn) -> Vec<(usize, Vec<u8>, String, Vec<Reply>, bool)> {
+fn dataset(c: &mut RawConn) -> Vec<KeyDump> {
     let mut out = Vec::new();
     for db in 0..16usize {
         c.cmd_str(&format!("SELECT {db}"));

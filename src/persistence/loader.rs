@@ -10,7 +10,7 @@
 
 use super::file::{self, Item};
 use crate::shard::{ShardData, Shards};
-use crate::storage::rdb::{self, crc64::crc64, LoadLimits, Reader};
+use crate::storage::rdb::{crc64::crc64, Reader};
 use crate::storage::{Entry, Value};
 use futures_lite::AsyncReadExt;
 use glommio::io::{DmaFile, DmaStreamReader, DmaStreamReaderBuilder};
@@ -291,35 +291,4 @@ fn insert(d: &mut ShardData, batch: Vec<Load>) {
             },
         );
     }
-}
-
-/// Loads a whole snapshot held in memory into `dbs`-shaped buckets (tests, tools):
-/// returns the keys per database, checking the checksum.
-pub fn parse_all(bytes: &[u8], lim: &LoadLimits) -> rdb::Result<Vec<(usize, Vec<u8>, Value, u64)>> {
-    let mut r = Reader::new(bytes);
-    let version = file::parse_header(&mut r)?;
-    let mut db = 0;
-    let mut out = Vec::new();
-    loop {
-        match file::parse_item(&mut r, lim)? {
-            Item::SelectDb(i) => db = i as usize,
-            Item::Key {
-                key,
-                value,
-                expire_at,
-                ..
-            } => out.push((db, key, value, expire_at)),
-            Item::Eof => break,
-            _ => {}
-        }
-    }
-    if version >= 5 {
-        let end = r.pos();
-        let c = r.take(8, "checksum")?;
-        let got = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        if got != 0 && got != crc64(0, &bytes[..end]) {
-            return Err("wrong RDB checksum".into());
-        }
-    }
-    Ok(out)
 }

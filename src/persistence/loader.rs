@@ -1,4 +1,5 @@
-//! The start-up load: the snapshot in `--dir/--dbfilename` is read once, streamed
+//! The start-up load: the snapshot in `--dir/--dbfilename` is read once through
+//! glommio's buffered file stream (io_uring reads through the page cache), streamed
 //! (a window of the file is in memory, grown only for a value larger than it), each
 //! key routed to the shard that owns it in batches over the channel mesh, so shards
 //! insert in parallel with the parse. Until it ends, data commands answer `-LOADING`
@@ -13,7 +14,7 @@ use crate::shard::{ShardData, Shards};
 use crate::storage::rdb::{crc64::crc64, Reader};
 use crate::storage::{Entry, Value};
 use futures_lite::AsyncReadExt;
-use glommio::io::{DmaFile, DmaStreamReader, DmaStreamReaderBuilder};
+use glommio::io::{BufferedFile, StreamReader, StreamReaderBuilder};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -56,7 +57,7 @@ pub async fn run(shards: Rc<Shards>, path: PathBuf) {
 
 /// A streaming window over the file.
 struct Window {
-    reader: DmaStreamReader,
+    reader: StreamReader,
     buf: Vec<u8>,
     /// Start of the unparsed bytes in `buf`.
     pos: usize,
@@ -111,12 +112,13 @@ fn fail(path: &Path, offset: u64, what: impl std::fmt::Display) -> String {
 
 /// Parses the file and inserts its keys. Returns (keys loaded, keys dropped as expired).
 async fn load(shards: &Rc<Shards>, path: &Path) -> Result<(u64, u64), String> {
-    let f = DmaFile::open(path)
+    // Buffered (io_uring reads through the page cache): a snapshot just written or
+    // copied is usually cached, and O_DIRECT would read it from the disk again.
+    let f = BufferedFile::open(path)
         .await
         .map_err(|e| format!("Can't open the RDB file {}: {e}", path.display()))?;
-    let reader = DmaStreamReaderBuilder::new(f)
+    let reader = StreamReaderBuilder::new(f)
         .with_buffer_size(READ_CHUNK)
-        .with_read_ahead(2)
         .build();
     let mut w = Window {
         reader,

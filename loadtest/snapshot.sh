@@ -135,12 +135,13 @@ run_one() { # name port
     until [ "$(redis-cli -p "$port" info persistence | tr -d '\r' | grep '^rdb_bgsave_in_progress:' | cut -d: -f2)" = "0" ]; do sleep 0.05; done
     redis-cli -p "$port" save >/dev/null
 
-    # Start-up load.
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    # Start-up load (after the old process is gone: it is not this shell's child).
+    kill "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
     t=$(now)
     pid=$(start_server "$name" "$dir" "$port")
     PIDS+=("$pid")
-    until redis-cli -p "$port" ping >/dev/null 2>&1; do sleep 0.005; done
+    until redis-cli -p "$port" info persistence >/dev/null 2>&1; do sleep 0.005; done
     wait_loaded "$port"
     local load_s
     load_s=$(elapsed "$t")
@@ -148,7 +149,8 @@ run_one() { # name port
     loaded=$(redis-cli -p "$port" dbsize)
     local size
     size=$(stat -c %s "$dir/dump.rdb")
-    kill "$pid"; wait "$pid" 2>/dev/null || true
+    kill "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
 
     local growth
     growth=$(echo "($peak - $before) * 100 / $before" | bc -l)

@@ -44,9 +44,19 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, &'static str>
                 return Err("LZF output longer than announced");
             }
             let start = out.len() - dist;
-            for k in 0..len {
-                let c = out[start + k];
-                out.push(c);
+            if dist == 1 {
+                // A run of one byte.
+                let c = out[start];
+                out.resize(out.len() + len, c);
+            } else {
+                // Overlapping copies repeat with period `dist`: copy in slices of at
+                // most `dist` bytes, each already in the output.
+                let mut copied = 0;
+                while copied < len {
+                    let n = (len - copied).min(dist);
+                    out.extend_from_within(start + copied..start + copied + n);
+                    copied += n;
+                }
             }
         }
     }
@@ -60,8 +70,6 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, &'static str>
 /// `max_len` bytes (Redis asks for at most `len - 4`).
 pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
     const HLOG: usize = 14;
-    const MAX_OFF: usize = 1 << 13;
-    const MAX_REF: usize = (1 << 8) + (1 << 3);
     let n = input.len();
     let mut out: Vec<u8> = Vec::with_capacity(max_len + 1);
     if n < 4 {

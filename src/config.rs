@@ -113,7 +113,7 @@ pub struct Config {
     pub save: Vec<(u64, u64)>,
     /// The `save` schedule exactly as it was given (trimmed).
     pub save_raw: String,
-    /// Dragonfly-style cron schedule for snapshots (stored only).
+    /// Dragonfly-style cron schedule for snapshots (five fields, UTC; empty = none).
     pub snapshot_cron: String,
     /// Port of the Prometheus exporter; 0 means disabled.
     pub prometheus_port: u16,
@@ -1211,7 +1211,12 @@ impl Config {
                 self.save = parse_save(&canon)?;
                 self.save_raw = canon;
             }
-            Field::SnapshotCron => self.snapshot_cron = canon,
+            Field::SnapshotCron => {
+                if !canon.trim().is_empty() {
+                    crate::persistence::schedule::Cron::parse(&canon)?;
+                }
+                self.snapshot_cron = canon;
+            }
             Field::PrometheusPort => self.prometheus_port = int() as u16,
             Field::Loglevel => self.log_level = canon,
             Field::ProtectedMode => self.protected_mode = canon == "yes",
@@ -1308,12 +1313,13 @@ struct Cli {
     #[arg(long, default_value = "", value_name = "SCHEDULE", value_parser = save_value)]
     save: String,
 
-    /// Cron expression for snapshots (stored only).
+    /// Cron expression for snapshots (five fields, UTC), e.g. "*/5 * * * *"; "" = none.
     #[arg(
         long = "snapshot_cron",
         alias = "snapshot-cron",
         default_value = "",
-        value_name = "CRON"
+        value_name = "CRON",
+        value_parser = cron_value
     )]
     snapshot_cron: String,
 
@@ -1439,6 +1445,13 @@ fn save_value(s: &str) -> Result<String, String> {
     parse_save(s)
         .map(|_| s.trim().to_string())
         .map_err(|_| "expected pairs of '<seconds> <changes>' (seconds >= 1), or \"\"".into())
+}
+
+fn cron_value(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Ok(String::new());
+    }
+    crate::persistence::schedule::Cron::parse(s).map(|_| s.trim().to_string())
 }
 
 fn log_level_value(s: &str) -> Result<String, String> {

@@ -26,6 +26,8 @@
 //! - [`logging`]: the log format.
 //! - [`metrics`](crate::metrics): Prometheus metrics: shard totals published from each shard's timer, the
 //!   exporter's HTTP listener (`--prometheus_port`) and `GET /metrics` on the main port.
+//! - [`persistence`]: RDB snapshots (SAVE/BGSAVE, point-in-time without fork, written
+//!   through glommio's DMA file API), the save schedule and the start-up load.
 //! - [`ops`]: systemd notifications (`READY=1`, `STOPPING=1`, watchdog) and graceful
 //!   shutdown on SIGTERM/SIGINT.
 //!
@@ -36,6 +38,7 @@ pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod ops;
+pub mod persistence;
 pub mod protocol;
 pub mod scripting;
 pub mod server;
@@ -78,5 +81,6 @@ pub fn start(config: config::Config) -> Result<(), String> {
         None => std::net::IpAddr::from([127, 0, 0, 1]),
     };
     crate::metrics::init(metrics_ip, config.prometheus_port)?;
+    persistence::prepare_start(&config)?;
     shard::runtime::run(config)
 }

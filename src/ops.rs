@@ -7,7 +7,8 @@
 //! - [`Watchdog`] sends `WATCHDOG=1` at half of `$WATCHDOG_USEC` (from shard 0's timer,
 //!   so a stuck shard 0 stops the pings).
 //! - [`install_signal_handling`] blocks SIGTERM and SIGINT in every thread and waits for
-//!   them on a thread of its own: the first one sends `STOPPING=1`, stops the listeners
+//!   them on a thread of its own: the first one saves a snapshot when save points are
+//!   configured (and keeps the server running if that fails, as Redis), sends `STOPPING=1`, stops the listeners
 //!   accepting, gives replies in flight a moment, and exits with status 0; a second one
 //!   exits at once.
 
@@ -157,6 +158,32 @@ pub fn install_signal_handling() -> Result<(), String> {
     Ok(())
 }
 
+/// When save points are configured, saves before exiting (as Redis does on SIGTERM and
+/// SIGINT). Returns false when the save failed: the server keeps running, as Redis's
+/// "Error trying to save the DB, can't exit". A second signal during the save exits at
+/// once.
+fn save_before_exit() -> bool {
+    if !crate::persistence::save_configured() || crate::persistence::loading() {
+        return true;
+    }
+    log::info!("Saving the final RDB snapshot before exiting.");
+    let outcome = crate::persistence::schedule::save_for_signal(|| {
+        if let Some(sig) = wait_signal(Some(Duration::from_millis(20))) {
+            log::warn!(
+                "Received {} during shutdown: you insist... exiting now.",
+                signal_name(sig)
+            );
+            std::process::exit(1);
+        }
+        true
+    });
+    if outcome == Some(true) {
+        return true;
+    }
+    log::warn!("Error trying to save the DB, can't exit.");
+    false
+}
+
 fn signal_name(sig: i32) -> &'static str {
     match sig {
         libc::SIGTERM => "SIGTERM",
@@ -186,12 +213,17 @@ fn wait_signal(timeout: Option<Duration>) -> Option<i32> {
 }
 
 fn signal_loop() {
-    let sig = loop {
-        if let Some(sig) = wait_signal(None) {
-            break sig;
+    loop {
+        let sig = loop {
+            if let Some(sig) = wait_signal(None) {
+                break sig;
+            }
+        };
+        log::warn!("Received {} scheduling shutdown...", signal_name(sig));
+        if save_before_exit() {
+            break;
         }
-    };
-    log::warn!("Received {} scheduling shutdown...", signal_name(sig));
+    }
     STOPPING.store(true, Ordering::SeqCst);
     notify("STOPPING=1\nSTATUS=Shutting down");
     // Stop accepting: new connections are refused, connected clients keep being served

@@ -180,6 +180,7 @@ fn restore(ctx: &mut Ctx, args: Args) {
             expire_at,
             access,
             freq: f,
+            snap_epoch: 0,
         },
     );
     ctx.shard.signal_key_ready(ctx.db, key);

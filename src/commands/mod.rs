@@ -15,7 +15,8 @@
 //!
 //! One file per command family: [`strings`], [`bitmaps`], [`hyperloglog`], [`hashes`],
 //! [`lists`], [`sets`], [`zsets`], [`streams`], [`keys`], [`server`], [`transactions`],
-//! [`pubsub`], [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`].
+//! [`pubsub`], [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`], [`persistence`]
+//! (SAVE, BGSAVE, LASTSAVE).
 
 pub mod acl;
 pub mod bitmaps;
@@ -24,6 +25,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
+pub mod persistence;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -370,6 +372,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(streams::COMMANDS.iter());
     v.extend(keys::COMMANDS.iter());
     v.extend(server::COMMANDS.iter());
+    v.extend(persistence::COMMANDS.iter());
     v.extend(transactions::COMMANDS.iter());
     v.extend(pubsub::COMMANDS.iter());
     v.extend(scripting::COMMANDS.iter());

@@ -398,27 +398,55 @@ fn time(ctx: &mut ConnCtx, _args: Args) {
 }
 
 fn shutdown(ctx: &mut ConnCtx, args: Args) {
-    let mut save = None;
+    let (mut nosave, mut save, mut force, mut abort, mut other) =
+        (false, false, false, false, false);
     for a in args.iter().skip(1) {
         if eq_ic(a, "nosave") {
-            save = Some(false);
+            nosave = true;
         } else if eq_ic(a, "save") {
-            save = Some(true);
-        } else if eq_ic(a, "now") || eq_ic(a, "force") {
+            save = true;
+        } else if eq_ic(a, "now") {
+            // No replicas to wait for: NOW changes nothing here.
+            other = true;
+        } else if eq_ic(a, "force") {
+            force = true;
         } else if eq_ic(a, "abort") {
-            ctx.out.error(b"ERR No shutdown in progress.");
-            return;
+            abort = true;
         } else {
             ctx.out.error(SYNTAX_ERR);
             return;
         }
     }
-    if save == Some(true) {
-        log::warn!("SHUTDOWN SAVE refused: snapshots are not implemented yet");
-        ctx.out.error(b"ERR Errors trying to SHUTDOWN. Check logs.");
+    if (abort && (nosave || save || force || other)) || (nosave && save) {
+        ctx.out.error(SYNTAX_ERR);
+        return;
+    }
+    if abort {
+        ctx.out.error(b"ERR No shutdown in progress.");
         return;
     }
     log::warn!("User requested shutdown...");
+    // As Redis: no save while loading; otherwise SAVE, or save points configured.
+    let want_save =
+        !crate::persistence::loading() && !nosave && (save || !ctx.shard.config.save.is_empty());
+    if !want_save {
+        exit_now();
+    }
+    let shards = ctx.shards.clone();
+    let resp3 = ctx.client.resp3;
+    ctx.deferred = Some(Box::pin(async move {
+        log::info!("Saving the final RDB snapshot before exiting.");
+        if crate::persistence::schedule::save_waiting(shards).await || force {
+            exit_now();
+        }
+        log::warn!("Error trying to save the DB, can't exit.");
+        let mut buf = Vec::new();
+        ReplyWriter::new(&mut buf, resp3).error(b"ERR Errors trying to SHUTDOWN. Check logs.");
+        buf
+    }));
+}
+
+fn exit_now() -> ! {
     crate::ops::notify("STOPPING=1\nSTATUS=Shutting down");
     log::info!("Libellule is now ready to exit, bye bye...");
     std::process::exit(0);
@@ -1057,6 +1085,7 @@ struct InfoShard {
     keys: Vec<(usize, usize, u64)>,
     stats: crate::shard::ShardStats,
     expired: u64,
+    dirty: u64,
 }
 
 fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
@@ -1087,8 +1116,10 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     .collect(),
                 stats: d.stats.clone(),
                 expired: d.dbs.iter().map(|db| db.expired_keys).sum(),
+                dirty: d.dirty,
             })
             .await;
+        let dirty: u64 = shards.iter().map(|x| x.dirty).sum();
         let (config, started) = actx
             .shards
             .run_on(actx.shards.id, |d| (d.config.clone(), d.started))
@@ -1144,17 +1175,7 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             );
         }
         if want("persistence") {
-            // Snapshots arrive with the persistence issue; the configured schedule and
-            // location are shown so operators can check what will be used.
-            let _ = write!(
-                s,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\nrdb_changes_since_last_save:0\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:0\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\nrdb_saves_configured:{}\r\nrdb_save_schedule:{}\r\nsnapshot_cron:{}\r\nrdb_dir:{}\r\nrdb_filename:{}\r\n\r\n",
-                u8::from(!config.save.is_empty()),
-                config.save_raw,
-                config.snapshot_cron,
-                config.dir,
-                config.dbfilename,
-            );
+            s.push_str(&crate::persistence::info_section(&config, dirty));
         }
         if want("stats") {
             let expired: u64 = shards.iter().map(|x| x.expired).sum();

@@ -452,6 +452,12 @@ fn execute(
         );
         return;
     }
+    if crate::persistence::loading() && spec.flags & flags::LOADING == 0 {
+        data.stats.cmds[idx].rejected += 1;
+        let m = crate::persistence::LOADING_ERR;
+        reject(client, data, wbuf, start_len, spec.name == "exec", m);
+        return;
+    }
     if spec.flags & flags::ALLOW_BUSY == 0 && crate::scripting::engine::any_slow() {
         data.stats.cmds[idx].rejected += 1;
         let m: &[u8] =

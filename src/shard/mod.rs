@@ -177,6 +177,10 @@ pub struct ShardData {
     /// `client-output-buffer-limit` parsed: `[hard, soft, soft_seconds]` for the
     /// normal, replica and pubsub classes (0 = no limit).
     pub output_limits: [[u64; 3]; 3],
+    /// Changes since the last successful snapshot (Redis's `server.dirty`, per shard).
+    pub dirty: u64,
+    /// `dirty` when the running snapshot's cut was taken.
+    pub dirty_at_save: u64,
 }
 
 /// Parses the canonical `client-output-buffer-limit` value (`normal 0 0 0 slave ...
@@ -231,6 +235,8 @@ impl ShardData {
             latency_tracking: true,
             config_gen: 0,
             output_limits: [[0; 3]; 3],
+            dirty: 0,
+            dirty_at_save: 0,
         }
         .with_config_applied()
     }
@@ -277,6 +283,9 @@ impl ShardData {
                 .map_or("", |s| s.as_str()),
         );
         self.config_gen += 1;
+        if self.id == 0 {
+            crate::persistence::note_config(&self.config);
+        }
     }
 
     /// Turns the databases' expired-key logs on when something needs them (a WATCH on
@@ -365,6 +374,7 @@ impl ShardData {
     /// and notifications are off.
     #[inline]
     pub fn modified(&mut self, db: usize, key: &[u8], class: u8, event: &'static str) {
+        self.dirty += 1;
         if !self.watches.is_empty() {
             self.watches.touch(db, key);
         }

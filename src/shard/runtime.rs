@@ -243,8 +243,12 @@ async fn shard_main(
                 d.active_expire_cycle(budget);
                 d.close_idle_clients();
                 metrics.publish(&d);
+                crate::persistence::publish_dirty(id, d.dirty);
                 let notify = d.notify_mask != 0;
                 drop(d);
+                if id == 0 {
+                    crate::persistence::schedule::tick(&shards);
+                }
                 if notify {
                     crate::server::pubsub::flush_key_events(&shards);
                 }
@@ -254,6 +258,11 @@ async fn shard_main(
             }
         })
         .detach();
+    }
+    if id == 0 {
+        if let Some(path) = crate::persistence::startup_file() {
+            glommio::spawn_local(crate::persistence::loader::run(shards.clone(), path)).detach();
+        }
     }
     let netloop = NetLoop::new(shards, listeners).map_err(|e| e.to_string())?;
     // The listeners are armed (their accepts are submitted on the loop's first turn;

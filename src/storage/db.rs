@@ -12,6 +12,9 @@ use foldhash::fast::RandomState;
 use indexmap::{IndexMap, IndexSet};
 use rand::Rng;
 
+/// The table of one database.
+pub type Table = IndexMap<CompactKey, Entry, RandomState>;
+
 /// A key's stored entry.
 #[derive(Clone, Debug)]
 pub struct Entry {
@@ -24,6 +27,11 @@ pub struct Entry {
     /// Logarithmic access counter as Redis's LFU keeps it (OBJECT FREQ; the memory issue's
     /// eviction policy reads it too). Decays by one per `lfu-decay-time` idle minutes.
     pub freq: u8,
+    /// Snapshot epoch (fits in the entry's padding): an entry whose epoch differs from
+    /// its database's was present when the running snapshot started and is not
+    /// serialized yet (see [`crate::persistence::cut`]). Any value works when building
+    /// an entry: [`Db`] stamps what it inserts.
+    pub snap_epoch: u8,
 }
 
 /// Redis's `LFU_INIT_VAL`: the counter of a new key.
@@ -69,6 +77,11 @@ pub struct Db {
     /// When `Some`, keys added to the table are logged here (for `new` keyspace events);
     /// `None`, the default, costs nothing.
     pub created_log: Option<Vec<Box<[u8]>>>,
+    /// The snapshot epoch stamped on inserted entries.
+    epoch: u8,
+    /// The running snapshot's state for this database (`None`, the common case, costs
+    /// one branch on the mutating paths).
+    snap: Option<Box<crate::persistence::cut::DbSnap>>,
 }
 
 /// Redis's `LFULogIncr`: increments the counter with probability 1/((c-5)*factor+1).
@@ -123,6 +136,9 @@ impl Db {
     }
 
     fn expire_index(&mut self, idx: usize) {
+        if self.snap.is_some() {
+            self.snap_save(idx);
+        }
         if let Some((key, entry)) = self.map.swap_remove_index(idx) {
             if entry.expire_at != 0 {
                 self.volatile.swap_remove(&key);
@@ -142,6 +158,9 @@ impl Db {
             self.expire_index(idx);
             return None;
         }
+        if self.snap.is_some() {
+            self.snap_save(idx);
+        }
         let clock = self.lru_clock;
         let r = self.next_random();
         let entry = &mut self.map[idx];
@@ -156,6 +175,9 @@ impl Db {
         if self.map[idx].is_expired(now_ms) {
             self.expire_index(idx);
             return None;
+        }
+        if self.snap.is_some() {
+            self.snap_save(idx);
         }
         Some(&mut self.map[idx])
     }
@@ -178,6 +200,9 @@ impl Db {
         let access = self.lru_clock;
         match self.map.get_index_of(key) {
             Some(idx) => {
+                if self.snap.is_some() {
+                    self.snap_save(idx);
+                }
                 let entry = &mut self.map[idx];
                 let had_ttl = entry.expire_at != 0;
                 entry.value = value;
@@ -204,6 +229,7 @@ impl Db {
                         expire_at,
                         access,
                         freq: LFU_INIT_VAL,
+                        snap_epoch: self.epoch,
                     },
                 );
             }
@@ -239,6 +265,9 @@ impl Db {
         if self.map[idx].is_expired(now_ms) {
             self.expire_index(idx);
             return None;
+        }
+        if self.snap.is_some() {
+            self.snap_save(idx);
         }
         let (k, entry) = self.map.swap_remove_index(idx)?;
         if entry.expire_at != 0 {
@@ -276,7 +305,11 @@ impl Db {
 
     /// Deletes every key.
     pub fn clear(&mut self) {
-        self.map = IndexMap::default();
+        let old = std::mem::take(&mut self.map);
+        if let Some(s) = self.snap.as_deref_mut() {
+            // The snapshot walker serializes what is left of the old table.
+            s.detach(old);
+        }
         self.volatile = IndexSet::default();
     }
 
@@ -355,13 +388,100 @@ impl Db {
 
     /// Takes every entry out of the database (SWAPDB, FLUSHALL ASYNC).
     pub fn take(&mut self) -> Db {
+        if self.snap.is_some() {
+            // The caller gets the entries: serialize those of the cut first.
+            self.snap_finish_now();
+        }
         let mut fresh = Db {
             lru_clock: self.lru_clock,
+            epoch: self.epoch,
+            snap: self.snap.take(),
             expired_log: self.expired_log.as_ref().map(|_| Vec::new()),
             created_log: self.created_log.as_ref().map(|_| Vec::new()),
             ..Db::default()
         };
         std::mem::swap(self, &mut fresh);
         fresh
+    }
+
+    /// Snapshot hook of every mutating path: serializes entry `idx` into the running
+    /// snapshot if it belongs to the cut and is not written yet.
+    #[cold]
+    #[inline(never)]
+    fn snap_save(&mut self, idx: usize) {
+        let epoch = self.epoch;
+        let Some(s) = self.snap.as_deref_mut() else {
+            return;
+        };
+        if let Some((k, e)) = self.map.get_index_mut(idx) {
+            if e.snap_epoch != epoch {
+                e.snap_epoch = epoch;
+                s.write(k, e);
+            }
+        }
+    }
+
+    /// Starts a snapshot of this database (the cut): entries present now are written
+    /// by [`Db::snap_step`] or by the mutating path that meets them first.
+    pub fn snap_begin(&mut self, snap: Box<crate::persistence::cut::DbSnap>) {
+        self.epoch = self.epoch.wrapping_add(1);
+        let mut snap = snap;
+        snap.cursor = self.map.len();
+        self.snap = Some(snap);
+    }
+
+    /// True while a snapshot of this database runs.
+    pub fn snap_active(&self) -> bool {
+        self.snap.is_some()
+    }
+
+    /// One step of the snapshot walker: visits up to `budget` entries (from the highest
+    /// slot down, so swap-removals never hide one), then the detached tables. Returns
+    /// the bytes serialized since the last call with their database number and key
+    /// count, and true once the walk is complete (the snapshot state is then dropped).
+    pub fn snap_step(&mut self, budget: usize) -> Option<(usize, Vec<u8>, u64, bool)> {
+        let epoch = self.epoch;
+        let s = self.snap.as_deref_mut()?;
+        let mut visited = 0;
+        s.cursor = s.cursor.min(self.map.len());
+        while visited < budget && s.cursor > 0 {
+            s.cursor -= 1;
+            visited += 1;
+            if let Some((k, e)) = self.map.get_index_mut(s.cursor) {
+                if e.snap_epoch != epoch {
+                    e.snap_epoch = epoch;
+                    s.write(k, e);
+                }
+            }
+        }
+        while visited < budget {
+            if !s.step_detached(epoch, budget - visited, &mut visited) {
+                break;
+            }
+        }
+        let done = s.cursor == 0 && s.detached_empty();
+        let out = s.take_out();
+        let keys = std::mem::take(&mut s.keys);
+        let index = s.index;
+        if done {
+            self.snap = None;
+        }
+        Some((index, out, keys, done))
+    }
+
+    /// Serializes every entry of the cut not written yet, at once (before the table is
+    /// handed away by [`Db::take`]).
+    fn snap_finish_now(&mut self) {
+        let epoch = self.epoch;
+        let Some(s) = self.snap.as_deref_mut() else {
+            return;
+        };
+        for (k, e) in self.map.iter_mut() {
+            if e.snap_epoch != epoch {
+                e.snap_epoch = epoch;
+                s.write(k, e);
+            }
+        }
+        s.cursor = 0;
     }
 }

@@ -44,9 +44,19 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, &'static str>
                 return Err("LZF output longer than announced");
             }
             let start = out.len() - dist;
-            for k in 0..len {
-                let c = out[start + k];
-                out.push(c);
+            if dist == 1 {
+                // A run of one byte.
+                let c = out[start];
+                out.resize(out.len() + len, c);
+            } else {
+                // Overlapping copies repeat with period `dist`: copy in slices of at
+                // most `dist` bytes, each already in the output.
+                let mut copied = 0;
+                while copied < len {
+                    let n = (len - copied).min(dist);
+                    out.extend_from_within(start + copied..start + copied + n);
+                    copied += n;
+                }
             }
         }
     }
@@ -60,8 +70,6 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, &'static str>
 /// `max_len` bytes (Redis asks for at most `len - 4`).
 pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
     const HLOG: usize = 14;
-    const MAX_OFF: usize = 1 << 13;
-    const MAX_REF: usize = (1 << 8) + (1 << 3);
     let n = input.len();
     let mut out: Vec<u8> = Vec::with_capacity(max_len + 1);
     if n < 4 {
@@ -73,7 +81,42 @@ pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
         out.extend_from_slice(input);
         return (out.len() <= max_len).then_some(out);
     }
-    let mut table = vec![0usize; 1 << HLOG];
+    if n >= u32::MAX as usize {
+        return None;
+    }
+    // The hash table is reused between calls (a 128 KiB zeroed allocation per string
+    // dominated snapshot time): entries carry the call's generation, and an entry of
+    // another generation reads as empty, exactly like a fresh zeroed table.
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        let (gen, table) = &mut *t;
+        if table.is_empty() {
+            *table = vec![0u64; 1 << HLOG];
+        }
+        *gen = gen.wrapping_add(1);
+        if *gen == 0 {
+            table.fill(0);
+            *gen = 1;
+        }
+        compress_with(input, max_len, out, table, (*gen as u64) << 32)
+    })
+}
+
+thread_local! {
+    static TABLE: std::cell::RefCell<(u32, Vec<u64>)> = const { std::cell::RefCell::new((0, Vec::new())) };
+}
+
+fn compress_with(
+    input: &[u8],
+    max_len: usize,
+    mut out: Vec<u8>,
+    table: &mut [u64],
+    gen: u64,
+) -> Option<Vec<u8>> {
+    const HLOG: usize = 14;
+    const MAX_OFF: usize = 1 << 13;
+    const MAX_REF: usize = (1 << 8) + (1 << 3);
+    let n = input.len();
     let hash = |p: usize| -> usize {
         let v = ((input[p] as u32) << 16) | ((input[p + 1] as u32) << 8) | input[p + 2] as u32;
         ((v.wrapping_mul(2654435761)) >> (32 - HLOG as u32)) as usize
@@ -91,8 +134,13 @@ pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
     };
     while ip + 2 < n {
         let h = hash(ip);
-        let cand = table[h];
-        table[h] = ip + 1;
+        let e = table[h];
+        let cand = if e >> 32 == gen >> 32 {
+            (e & 0xffff_ffff) as usize
+        } else {
+            0
+        };
+        table[h] = gen | (ip + 1) as u64;
         if cand > 0 {
             let r = cand - 1;
             let off = ip - r;

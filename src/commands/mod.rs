@@ -15,7 +15,7 @@
 //!
 //! One file per command family: [`strings`], [`bitmaps`], [`hyperloglog`], [`hashes`],
 //! [`lists`], [`sets`], [`zsets`], [`streams`], [`keys`], [`server`], [`transactions`],
-//! [`pubsub`], [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`].
+//! [`pubsub`], [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`], [`memory`].
 
 pub mod bitmaps;
 pub mod dump;
@@ -23,6 +23,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
+pub mod memory;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -374,6 +375,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(scripting::COMMANDS.iter());
     v.extend(dump::COMMANDS.iter());
     v.extend(sort::COMMANDS.iter());
+    v.extend(memory::COMMANDS.iter());
     v
 }
 

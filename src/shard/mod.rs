@@ -11,6 +11,7 @@
 
 pub mod blocking;
 pub mod locks;
+pub mod memory;
 pub mod runtime;
 pub mod watch;
 
@@ -112,6 +113,8 @@ pub struct ShardStats {
     pub auth_failures: u64,
     /// Clients of this shard blocked in BLPOP and the like (a gauge).
     pub blocked_clients: u64,
+    /// Keys evicted to stay within maxmemory (cache mode).
+    pub evicted_keys: u64,
 }
 
 /// Everything one shard owns.
@@ -150,6 +153,8 @@ pub struct ShardData {
     pub pubsub: crate::server::pubsub::Registry,
     /// Clients blocked on this shard's keys (BLPOP...).
     pub blocking: blocking::Blocking,
+    /// Memory accounting and the maxmemory budget of this shard.
+    pub mem: memory::ShardMemory,
 }
 
 impl ShardData {
@@ -178,6 +183,7 @@ impl ShardData {
             events: Vec::new(),
             pubsub: Default::default(),
             blocking: blocking::Blocking::default(),
+            mem: memory::ShardMemory::for_this_thread(),
         }
         .with_config_applied()
     }
@@ -212,6 +218,7 @@ impl ShardData {
             .unwrap_or(b"");
         self.notify_mask = watch::notify::parse(notify).unwrap_or(0);
         self.sync_expiry_tracking();
+        self.apply_memory_config();
     }
 
     /// Turns the databases' expired-key logs on when something needs them (a WATCH on
@@ -385,8 +392,9 @@ impl ShardData {
             loop {
                 let (sampled, expired) = db.active_expire_round(now, 20);
                 total += expired;
-                // Keep going while more than a quarter of the sample was expired.
-                if sampled == 0 || expired * 4 <= sampled || start.elapsed() > budget {
+                // Keep going while more than 10% of the sample was expired (Redis's
+                // `active-expire-effort` 1: acceptable stale keys 10%).
+                if sampled == 0 || expired * 10 <= sampled || start.elapsed() > budget {
                     break;
                 }
             }

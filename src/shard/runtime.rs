@@ -241,6 +241,7 @@ async fn shard_main(
                 let mut d = data.borrow_mut();
                 d.tick_clock();
                 d.active_expire_cycle(budget);
+                d.memory_cron(budget);
                 d.close_idle_clients();
                 metrics.publish(&d);
                 let notify = d.notify_mask != 0;

@@ -139,6 +139,7 @@ def read_through(conn, ids, value, prefix="k"):
 
 
 def gets(conn, ids, prefix):
+    """GET each key; returns the hits."""
     hits = 0
     enc = Conn.encode
     for start in range(0, len(ids), BATCH):
@@ -148,12 +149,12 @@ def gets(conn, ids, prefix):
     return hits
 
 
-def start(name):
+def start(name, maxmemory):
     taskset = ["taskset", "-c", SERVER_CPU]
     if name == "libellule":
         cmd = taskset + [
             LIB_BIN, "--port", str(LIB_PORT), "--bind", "127.0.0.1",
-            "--maxmemory", str(MAXMEMORY), "--cache_mode", "true",
+            "--maxmemory", str(maxmemory), "--cache_mode", "true",
             "--io_threads", LIB_THREADS, "--save", "", "--dir", "/tmp",
         ]
         port = LIB_PORT
@@ -161,7 +162,7 @@ def start(name):
         policy = name.split(" ")[1]
         cmd = taskset + [
             REDIS_BIN, "--port", str(REDIS_PORT), "--bind", "127.0.0.1",
-            "--maxmemory", str(MAXMEMORY), "--maxmemory-policy", policy,
+            "--maxmemory", str(maxmemory), "--maxmemory-policy", policy,
             "--save", "", "--appendonly", "no", "--dir", "/tmp",
         ]
         port = REDIS_PORT
@@ -185,60 +186,87 @@ def stop(proc):
         proc.kill()
 
 
+def run(name, maxmemory, seq, value):
+    """Both workloads on a fresh server; returns a dict of figures."""
+    proc, conn = start(name, maxmemory)
+    try:
+        startup = int(conn.info("used_memory"))
+        t = time.time()
+        read_through(conn, seq[:WARMUP], value)
+        hits, n = read_through(conn, seq[WARMUP:], value)
+        elapsed = time.time() - t
+        r = {
+            "name": name,
+            "maxmemory": maxmemory,
+            "hit": hits / n,
+            "keys": int(conn.call("DBSIZE")),
+            "used": int(conn.info("used_memory")),
+            "startup": startup,
+            "evicted": conn.info("evicted_keys"),
+        }
+        # Scan resistance on a fresh keyspace of the same server.
+        conn.call("FLUSHALL")
+        hot = list(range(HOT))
+        for _ in range(PASSES):
+            read_through(conn, hot, value, "hot")
+        r["hot_before"] = gets(conn, hot, "hot") / HOT
+        read_through(conn, list(range(SCAN)), value, "cold")
+        r["hot_after"] = gets(conn, hot, "hot") / HOT
+        print(
+            f"{name:20s} maxmemory {maxmemory:>10d}  hit ratio {r['hit']:.4f}  keys held "
+            f"{r['keys']:>8d}  used_memory {r['used']:>10d} (empty {startup})  evicted "
+            f"{r['evicted']:>8s}  ({elapsed:.0f} s) | scan: hot set hits before "
+            f"{r['hot_before']:.3f}, after {r['hot_after']:.3f}",
+            flush=True,
+        )
+        return r
+    finally:
+        stop(proc)
+
+
 def main():
     rng = random.Random(SEED)
     t0 = time.time()
     seq = zipf_sequence(KEYS, WARMUP + REQUESTS, rng)
     print(
         f"# maxmemory {MAXMEMORY} B, {KEYS} keys, Zipf {ALPHA}, {VALUE}-byte values, "
-        f"{WARMUP} warm-up + {REQUESTS} measured requests (sequence built in "
-        f"{time.time() - t0:.1f} s)",
+        f"{WARMUP} warm-up + {REQUESTS} measured requests, batches of {BATCH} "
+        f"(sequence built in {time.time() - t0:.1f} s)",
         flush=True,
     )
     value = b"v" * VALUE
-    servers = ["libellule", "redis allkeys-lru", "redis allkeys-lfu"]
-    only = ENV.get("ONLY")
-    if only:
-        servers = [s for s in servers if only in s]
-    rows = []
-    for name in servers:
-        proc, conn = start(name)
-        try:
-            t = time.time()
-            read_through(conn, seq[:WARMUP], value)
-            hits, n = read_through(conn, seq[WARMUP:], value)
-            elapsed = time.time() - t
-            used = conn.info("used_memory")
-            evicted = conn.info("evicted_keys")
-            dbsize = int(conn.call("DBSIZE"))
-            # Scan resistance on a fresh keyspace of the same server.
-            conn.call("FLUSHALL")
-            hot = list(range(HOT))
-            for _ in range(PASSES):
-                read_through(conn, hot, value, "hot")
-            warm_hits = gets(conn, hot, "hot")
-            read_through(conn, list(range(SCAN)), value, "cold")
-            after = gets(conn, hot, "hot")
-            rows.append((name, hits / n, dbsize, used, evicted, warm_hits / HOT, after / HOT))
-            print(
-                f"{name:20s} hit ratio {hits / n:.4f}  keys held {dbsize}  "
-                f"used_memory {used}  evicted {evicted}  ({elapsed:.0f} s) | scan: hot "
-                f"set hits before {warm_hits / HOT:.3f}, after {after / HOT:.3f}",
-                flush=True,
-            )
-        finally:
-            stop(proc)
-    if rows and rows[0][0] == "libellule" and len(rows) == 3:
-        lib, lru, lfu = rows
-        print(
-            f"# libellule - lru = {lib[1] - lru[1]:+.4f}, libellule - lfu = "
-            f"{lib[1] - lfu[1]:+.4f}; hot set after scan: libellule {lib[6]:.3f}, "
-            f"lru {lru[6]:.3f}, lfu {lfu[6]:.3f}"
-        )
-        ok = lib[1] >= lru[1] and lib[1] >= lfu[1] and lib[6] >= 0.9
-        print("# PASS" if ok else "# FAIL")
-        return 0 if ok else 1
-    return 0
+    print("## same maxmemory", flush=True)
+    lib = run("libellule", MAXMEMORY, seq, value)
+    lru = run("redis allkeys-lru", MAXMEMORY, seq, value)
+    lfu = run("redis allkeys-lfu", MAXMEMORY, seq, value)
+    same_ok = lib["hit"] >= lru["hit"] and lib["hit"] >= lfu["hit"]
+    print(
+        f"# same maxmemory: libellule - lru = {lib['hit'] - lru['hit']:+.4f}, "
+        f"libellule - lfu = {lib['hit'] - lfu['hit']:+.4f} (keys held: libellule "
+        f"{lib['keys']}, redis {lru['keys']})"
+    )
+    # The policy alone: redis-server given the maxmemory at which it holds as many keys
+    # as Libellule held (its own bytes per key, measured above).
+    per_key = (lru["used"] - lru["startup"]) / max(lru["keys"], 1)
+    matched = int(lru["startup"] + lib["keys"] * per_key)
+    print(f"## equal capacity: redis-server at {matched} B holds about {lib['keys']} keys", flush=True)
+    lru2 = run("redis allkeys-lru", matched, seq, value)
+    lfu2 = run("redis allkeys-lfu", matched, seq, value)
+    eq_ok = lib["hit"] >= lru2["hit"] and lib["hit"] >= lfu2["hit"]
+    print(
+        f"# equal capacity: libellule - lru = {lib['hit'] - lru2['hit']:+.4f}, "
+        f"libellule - lfu = {lib['hit'] - lfu2['hit']:+.4f}"
+    )
+    scan_ok = lib["hot_after"] >= 0.9
+    print(
+        f"# scan: hot set after the scan: libellule {lib['hot_after']:.3f}, lru "
+        f"{lru['hot_after']:.3f}, lfu {lfu['hot_after']:.3f}"
+    )
+    print(
+        f"# same maxmemory {'PASS' if same_ok else 'FAIL'}, equal capacity "
+        f"{'PASS' if eq_ok else 'FAIL'}, scan resistance {'PASS' if scan_ok else 'FAIL'}"
+    )
+    return 0 if same_ok and eq_ok and scan_ok else 1
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ fn info_field(c: &mut RawConn, section: &str, name: &str) -> String {
 }
 
 fn info_u64(c: &mut RawConn, section: &str, name: &str) -> u64 {
-    info_field(c, section, name).parse().expect("an integer field")
+    info_field(c, section, name)
+        .parse()
+        .expect("an integer field")
 }
 
 /// Sends `n` pipelined `SET prefix:i <value>` and reads the replies; returns the
@@ -38,8 +40,12 @@ fn flood(c: &mut RawConn, prefix: &str, from: usize, n: usize, value: &[u8]) -> 
         for k in i..end {
             let key = format!("{prefix}:{k}");
             out.extend_from_slice(
-                format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n", key.len(), value.len())
-                    .as_bytes(),
+                format!(
+                    "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n",
+                    key.len(),
+                    value.len()
+                )
+                .as_bytes(),
             );
             out.extend_from_slice(value);
             out.extend_from_slice(b"\r\n");
@@ -64,7 +70,10 @@ fn info_reports_jemalloc_figures_and_stats() {
     assert!(used0 > 0 && rss > 0);
     assert!(info_u64(&mut c, "memory", "used_memory_peak") >= used0);
     assert_eq!(info_field(&mut c, "memory", "maxmemory"), "0");
-    assert_eq!(info_field(&mut c, "memory", "maxmemory_policy"), "noeviction");
+    assert_eq!(
+        info_field(&mut c, "memory", "maxmemory_policy"),
+        "noeviction"
+    );
     let frag: f64 = info_field(&mut c, "memory", "mem_fragmentation_ratio")
         .parse()
         .unwrap();
@@ -77,7 +86,10 @@ fn info_reports_jemalloc_figures_and_stats() {
         used1 >= used0 + 16 * 1024 * 1024,
         "used_memory {used0} -> {used1}"
     );
-    assert!(used1 < used0 + 24 * 1024 * 1024, "used_memory {used0} -> {used1}");
+    assert!(
+        used1 < used0 + 24 * 1024 * 1024,
+        "used_memory {used0} -> {used1}"
+    );
     assert_eq!(c.cmd_str("FLUSHALL"), Reply::ok());
     let used2 = info_u64(&mut c, "memory", "used_memory");
     assert!(used2 < used0 + 4 * 1024 * 1024, "after FLUSHALL: {used2}");
@@ -168,7 +180,11 @@ fn cache_mode_holds_the_limit_under_a_write_flood() {
     // About 120 MB of writes, four times the limit, pipelined.
     for round in 0..6 {
         let errors = flood(&mut c, "k", round * 20_000, 20_000, &value);
-        assert!(errors.is_empty(), "cache mode refused writes: {:?}", &errors[..1]);
+        assert!(
+            errors.is_empty(),
+            "cache mode refused writes: {:?}",
+            &errors[..1]
+        );
         peak = peak.max(info_u64(&mut c, "memory", "used_memory"));
     }
     // Big values in the middle of the flood.
@@ -237,7 +253,7 @@ fn memory_command() {
     let small = c.cmd_str("MEMORY USAGE small").as_int();
     let large = c.cmd_str("MEMORY USAGE large").as_int();
     assert!(small > 0 && small < 1000, "small {small}");
-    assert!(large >= 10_000 && large < 20_000, "large {large}");
+    assert!((10_000..20_000).contains(&large), "large {large}");
     assert_eq!(c.cmd_str("MEMORY USAGE large SAMPLES 0").as_int(), large);
     assert_eq!(c.cmd_str("MEMORY USAGE nokey"), Reply::nil());
     for i in 0..100 {
@@ -307,12 +323,23 @@ fn maxmemory_policy_values() {
     };
     assert_eq!(get(&mut c, "maxmemory-policy"), "noeviction");
     assert_eq!(get(&mut c, "cache_mode"), "no");
-    for p in ["allkeys-lfu", "volatile-ttl", "allkeys-random", "volatile-lru"] {
-        assert_eq!(c.cmd_str(&format!("CONFIG SET maxmemory-policy {p}")), Reply::ok());
+    for p in [
+        "allkeys-lfu",
+        "volatile-ttl",
+        "allkeys-random",
+        "volatile-lru",
+    ] {
+        assert_eq!(
+            c.cmd_str(&format!("CONFIG SET maxmemory-policy {p}")),
+            Reply::ok()
+        );
         assert_eq!(get(&mut c, "maxmemory-policy"), p);
         assert_eq!(get(&mut c, "cache_mode"), "yes");
     }
-    assert_eq!(c.cmd_str("CONFIG SET maxmemory-policy noeviction"), Reply::ok());
+    assert_eq!(
+        c.cmd_str("CONFIG SET maxmemory-policy noeviction"),
+        Reply::ok()
+    );
     assert_eq!(get(&mut c, "cache_mode"), "no");
     assert!(c.cmd_str("CONFIG SET maxmemory-policy lru").is_error());
     assert_eq!(c.cmd_str("CONFIG SET cache_mode yes"), Reply::ok());
@@ -334,7 +361,13 @@ fn maxmemory_policy_values() {
     let mut c = s3.conn();
     let value = vec![b'v'; 1000];
     for i in 0..5000 {
-        let r = c.cmd(&[b"SET", format!("ttl:{i}").as_bytes(), &value, b"EX", b"1000"]);
+        let r = c.cmd(&[
+            b"SET",
+            format!("ttl:{i}").as_bytes(),
+            &value,
+            b"EX",
+            b"1000",
+        ]);
         assert_eq!(r, Reply::ok());
     }
     let mut refused = false;
@@ -345,7 +378,10 @@ fn maxmemory_policy_values() {
             break;
         }
     }
-    assert!(refused, "volatile-lru without volatile keys left refuses writes");
+    assert!(
+        refused,
+        "volatile-lru without volatile keys left refuses writes"
+    );
     assert!(info_u64(&mut c, "stats", "evicted_keys") >= 4000);
     assert_eq!(c.cmd_str("EXISTS p:0"), Reply::Int(1));
 }

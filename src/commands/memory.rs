@@ -162,13 +162,15 @@ fn memory(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             }
         } else {
             let mut m = b"ERR unknown subcommand '".to_vec();
-            m.extend(sub.iter().take(128).map(|&c| {
-                if c == b'\r' || c == b'\n' {
-                    b' '
-                } else {
-                    c
-                }
-            }));
+            m.extend(sub.iter().take(128).map(
+                |&c| {
+                    if c == b'\r' || c == b'\n' {
+                        b' '
+                    } else {
+                        c
+                    }
+                },
+            ));
             m.extend_from_slice(b"'. Try MEMORY HELP.");
             w.error(&m);
         }
@@ -209,7 +211,12 @@ async fn gather(actx: &AsyncCtx) -> Report {
                     keys: db.len() as u64,
                 })
                 .collect();
-            (dbs, d.ghost_bytes() as u64, d.stats.evicted_keys, d.config.maxmemory)
+            (
+                dbs,
+                d.ghost_bytes() as u64,
+                d.stats.evicted_keys,
+                d.config.maxmemory,
+            )
         })
         .await;
     let alloc = mem::refresh();
@@ -289,7 +296,7 @@ fn write_stats(w: &mut crate::protocol::reply::ReplyWriter, r: &Report) {
     int(w, "eviction.ghost", r.ghost);
     int(w, "overhead.total", overhead);
     int(w, "keys.count", keys);
-    int(w, "keys.bytes-per-key", if keys == 0 { 0 } else { net / keys });
+    int(w, "keys.bytes-per-key", net.checked_div(keys).unwrap_or(0));
     int(w, "dataset.bytes", dataset);
     dbl(w, "dataset.percentage", ratio(dataset, net) * 100.0);
     dbl(w, "peak.percentage", ratio(used, r.peak) * 100.0);
@@ -306,14 +313,22 @@ fn write_stats(w: &mut crate::protocol::reply::ReplyWriter, r: &Report) {
         "allocator-fragmentation.bytes",
         r.alloc.active.saturating_sub(used),
     );
-    dbl(w, "allocator-rss.ratio", ratio(r.alloc.resident, r.alloc.active));
+    dbl(
+        w,
+        "allocator-rss.ratio",
+        ratio(r.alloc.resident, r.alloc.active),
+    );
     int(
         w,
         "allocator-rss.bytes",
         r.alloc.resident.saturating_sub(r.alloc.active),
     );
     dbl(w, "rss-overhead.ratio", ratio(r.rss, r.alloc.resident));
-    int(w, "rss-overhead.bytes", r.rss.saturating_sub(r.alloc.resident));
+    int(
+        w,
+        "rss-overhead.bytes",
+        r.rss.saturating_sub(r.alloc.resident),
+    );
     dbl(w, "fragmentation", ratio(r.rss, used));
     int(w, "fragmentation.bytes", r.rss.saturating_sub(used));
     int(w, "evicted.keys", r.evicted);

@@ -1042,6 +1042,8 @@ struct InfoShard {
     keys: Vec<(usize, usize, u64)>,
     stats: crate::shard::ShardStats,
     expired: u64,
+    /// The shard's own estimate of its share of used memory (before INFO refreshes).
+    mem_estimate: u64,
 }
 
 fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
@@ -1072,6 +1074,7 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     .collect(),
                 stats: d.stats.clone(),
                 expired: d.dbs.iter().map(|db| db.expired_keys).sum(),
+                mem_estimate: d.shard_used_estimate(),
             })
             .await;
         let (config, started) = actx
@@ -1123,12 +1126,18 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             let peak = crate::shard::memory::peak().max(used);
             let startup = crate::shard::memory::startup();
             let dataset = used.saturating_sub(startup);
-            let pct = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 * 100.0 / b as f64 };
+            let pct = |a: u64, b: u64| {
+                if b == 0 {
+                    0.0
+                } else {
+                    a as f64 * 100.0 / b as f64
+                }
+            };
             let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
             let total_system = total_system_memory();
             let _ = write!(
                 s,
-                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{}\r\nallocator_resident:{}\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:jemalloc-5.3.0\r\ncache_mode:{}\r\n\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{}\r\nallocator_resident:{}\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:jemalloc-5.3.0\r\ncache_mode:{}\r\nshard_used_memory:{}\r\nshard_maxmemory:{}\r\n\r\n",
                 human_bytes(used),
                 human_bytes(rss),
                 human_bytes(peak),
@@ -1149,6 +1158,12 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 ratio(rss, used),
                 rss as i64 - used as i64,
                 u8::from(config.cache_mode),
+                shards
+                    .iter()
+                    .map(|x| x.mem_estimate.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                config.maxmemory / nshards as u64,
             );
         }
         if want("persistence") {
@@ -1277,7 +1292,12 @@ fn read_rss() -> u64 {
 /// Physical memory of the machine (`total_system_memory`).
 fn total_system_memory() -> u64 {
     // SAFETY: sysconf has no memory-safety preconditions.
-    let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
     (pages.max(0) as u64) * (page.max(0) as u64)
 }
 

@@ -624,10 +624,12 @@ fn execute(run: &mut RunState, owned: &OwnedArgs) -> Result<Vec<u8>, String> {
         let mut own: Vec<&[u8]> = Vec::new();
         spec.for_each_key_pos(args.len(), |i| args.get(i), |i| own.push(args.get(i)));
         let protect = |d: usize, k: &[u8]| {
-            borrowed.iter().any(|(bd, bk)| *bd == d && bk.as_slice() == k)
+            borrowed
+                .iter()
+                .any(|(bd, bk)| *bd == d && bk.as_slice() == k)
                 || (d == db && (own.contains(&k) || declared.iter().any(|x| x.as_slice() == k)))
         };
-        data.make_room(incoming, &protect);
+        data.make_room(db, incoming, &protect);
     }
     let mut buf = Vec::new();
     let now = now_ms();

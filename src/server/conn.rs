@@ -596,11 +596,10 @@ fn refused_for_memory(
     let denyoom = spec.flags & flags::DENYOOM != 0;
     let queueing = client.multi.is_some() && !runs_inside_multi(spec.name);
     let exec_denyoom = spec.name == "exec"
-        && client.multi.as_ref().is_some_and(|m| {
-            m.queued
-                .iter()
-                .any(|q| q.spec.flags & flags::DENYOOM != 0)
-        });
+        && client
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queued.iter().any(|q| q.spec.flags & flags::DENYOOM != 0));
     (denyoom || queueing || exec_denyoom) && data.oom()
 }
 
@@ -616,7 +615,6 @@ pub fn room_for(spec: &CommandSpec, args: &Args, db: usize, data: &mut ShardData
     room_for_slow(spec, args, db, data)
 }
 
-#[cold]
 fn room_for_slow(spec: &CommandSpec, args: &Args, db: usize, data: &mut ShardData) -> bool {
     let incoming: usize = args.iter().map(|a| a.len()).sum();
     let own_key = |d: usize, k: &[u8]| {
@@ -624,14 +622,10 @@ fn room_for_slow(spec: &CommandSpec, args: &Args, db: usize, data: &mut ShardDat
             return false;
         }
         let mut hit = false;
-        spec.for_each_key_pos(
-            args.len(),
-            |i| args.get(i),
-            |i| hit |= args.get(i) == k,
-        );
+        spec.for_each_key_pos(args.len(), |i| args.get(i), |i| hit |= args.get(i) == k);
         hit
     };
-    data.make_room(incoming, &own_key)
+    data.make_room(db, incoming, &own_key)
 }
 
 /// Commands a RESP2 client in subscribed mode may still send.

@@ -290,7 +290,7 @@ fn make_room_for(d: &mut ShardData, db: usize, queued: &[Queued]) {
             .for_each_key_pos(v.len(), |i| v.get(i), |i| keys.push(v.get(i)));
     }
     let protect = |d: usize, k: &[u8]| d == db && keys.contains(&k);
-    d.make_room(incoming, &protect);
+    d.make_room(db, incoming, &protect);
 }
 
 /// Runs one queued command inline on the home shard (single-shard transactions).

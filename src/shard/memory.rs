@@ -313,12 +313,19 @@ impl ShardData {
     /// and keys locked by a running transaction or script are never evicted. Returns
     /// false when the command must be refused with [`OOM_ERROR`]: nothing could be
     /// evicted and the shard is still over its budget. Costs one branch without a limit.
+    /// The command writes in database `db`: when that database's table is full, the
+    /// table's growth counts too (a full cache evicts rather than doubles its table).
     #[inline]
-    pub fn make_room(&mut self, incoming: usize, protect: &dyn Fn(usize, &[u8]) -> bool) -> bool {
+    pub fn make_room(
+        &mut self,
+        db: usize,
+        incoming: usize,
+        protect: &dyn Fn(usize, &[u8]) -> bool,
+    ) -> bool {
         if self.mem.limit == 0 || self.mem.policy.is_none() {
             return true;
         }
-        self.make_room_slow(incoming as u64, protect, None)
+        self.make_room_slow(Some(db), incoming as u64, protect, None)
     }
 
     /// The eviction loop behind [`ShardData::make_room`]; stops at `deadline` if given.
@@ -326,6 +333,7 @@ impl ShardData {
     #[cold]
     pub fn make_room_slow(
         &mut self,
+        target: Option<usize>,
         incoming: u64,
         protect: &dyn Fn(usize, &[u8]) -> bool,
         deadline: Option<Instant>,
@@ -341,7 +349,8 @@ impl ShardData {
             // figure (this costs little next to copying the value).
             self.refresh_memory();
         }
-        if self.shard_used_estimate() + incoming <= budget {
+        let growth = |s: &ShardData| target.map_or(0, |d| s.dbs[d].growth_bytes() as u64);
+        if self.shard_used_estimate() + incoming + growth(self) <= budget {
             return true;
         }
         let now = super::now_ms();
@@ -349,17 +358,29 @@ impl ShardData {
         let mut db_cursor = 0usize;
         let ndbs = self.dbs.len();
         loop {
-            if self.shard_used_estimate() + incoming <= budget {
+            let used = self.shard_used_estimate() + incoming;
+            let grow = growth(self);
+            if used + grow <= budget {
                 return true;
             }
+            // Over only because the target's table is full: one eviction there makes
+            // room in the table (if nothing there can go, let the table grow).
+            let only = if used <= budget && grow > 0 {
+                target
+            } else {
+                None
+            };
             // One step in the next database that has candidates, round robin.
             let mut done = false;
             for i in 0..ndbs {
-                let db = (db_cursor + i) % ndbs;
-                let locks = &self.locks;
-                let mut guard = |k: &[u8]| {
-                    protect(db, k) || (!locks.is_empty() && locks.is_locked(db, k))
+                let db = match only {
+                    Some(d) if i == 0 => d,
+                    Some(_) => break,
+                    None => (db_cursor + i) % ndbs,
                 };
+                let locks = &self.locks;
+                let mut guard =
+                    |k: &[u8]| protect(db, k) || (!locks.is_empty() && locks.is_locked(db, k));
                 match self.dbs[db].evict_one(now, policy, EVICTION_SAMPLES, &mut guard) {
                     Evicted::Nothing => continue,
                     Evicted::Expired => {}
@@ -373,10 +394,10 @@ impl ShardData {
                 break;
             }
             if !done {
-                return false;
+                return only.is_some();
             }
             steps += 1;
-            if steps % 64 == 0 {
+            if steps.is_multiple_of(64) {
                 if self.mem.counters.is_none() {
                     // No per-thread counters: only a refresh shows what was freed.
                     self.refresh_memory();
@@ -403,7 +424,12 @@ impl ShardData {
         }
         if ghost {
             let deadline = Instant::now() + budget;
-            self.make_room_slow(0, &|_, _| false, Some(deadline));
+            self.make_room_slow(None, 0, &|_, _| false, Some(deadline));
+        }
+        if self.mem.limit != 0 {
+            for db in &mut self.dbs {
+                db.shrink_if_sparse();
+            }
         }
     }
 
@@ -415,7 +441,7 @@ impl ShardData {
         if self.mem.limit != 0 && self.mem.policy.is_some() {
             // A lower limit takes effect at once (the cron finishes a long eviction).
             let deadline = Instant::now() + Duration::from_millis(100);
-            self.make_room_slow(0, &|_, _| false, Some(deadline));
+            self.make_room_slow(None, 0, &|_, _| false, Some(deadline));
         }
     }
 

@@ -432,6 +432,33 @@ impl Db {
         table_bytes(self.map.capacity(), entry)
     }
 
+    /// Bytes the main table would allocate for its next insert when it is full (its
+    /// entries and index double; the old ones are freed after the move), 0 when it has
+    /// room. Eviction counts this so that a full cache evicts a key rather than double
+    /// its table past the budget.
+    pub fn growth_bytes(&self) -> usize {
+        let cap = self.map.capacity();
+        if cap == 0 || self.map.len() < cap {
+            return 0;
+        }
+        let entry = std::mem::size_of::<(usize, CompactKey, Entry)>();
+        table_bytes(cap * 2, entry)
+    }
+
+    /// Gives back most of the table's room when it is less than a quarter full (after a
+    /// shrinking `CONFIG SET maxmemory`, or mass deletes under a limit). Rehashes the
+    /// live keys: called from the cron only.
+    pub fn shrink_if_sparse(&mut self) {
+        let cap = self.map.capacity();
+        if cap >= 4096 && self.map.len() * 4 < cap {
+            self.map.shrink_to(self.map.len() * 2);
+        }
+        let vcap = self.volatile.capacity();
+        if vcap >= 4096 && self.volatile.len() * 4 < vcap {
+            self.volatile.shrink_to(self.volatile.len() * 2);
+        }
+    }
+
     /// Bytes of the table of keys with a TTL (MEMORY STATS `overhead.hashtable.expires`).
     pub fn expires_table_bytes(&self) -> usize {
         let entry = std::mem::size_of::<(usize, CompactKey)>();

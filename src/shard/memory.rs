@@ -410,8 +410,9 @@ impl ShardData {
     }
 
     /// The cron's part (every `--hz` tick): refreshes the figures, sizes eviction's
-    /// ghost filters, and in cache mode evicts down to the budget for at most `budget`
-    /// of time (a shrinking `CONFIG SET maxmemory` continues over the next ticks).
+    /// ghost filters, in cache mode evicts down to the budget for at most `budget` of
+    /// time (a shrinking `CONFIG SET maxmemory` continues over the next ticks), and
+    /// shrinks tables left mostly empty.
     pub fn memory_cron(&mut self, budget: Duration) {
         self.refresh_memory();
         if self.id == 0 {
@@ -426,10 +427,8 @@ impl ShardData {
             let deadline = Instant::now() + budget;
             self.make_room_slow(None, 0, &|_, _| false, Some(deadline));
         }
-        if self.mem.limit != 0 {
-            for db in &mut self.dbs {
-                db.shrink_if_sparse();
-            }
+        for db in &mut self.dbs {
+            db.shrink_if_sparse();
         }
     }
 

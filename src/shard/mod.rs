@@ -385,16 +385,28 @@ impl ShardData {
     /// One active-expiry cycle over every database, bounded by `budget`.
     /// Returns the number of keys reclaimed.
     pub fn active_expire_cycle(&mut self, budget: std::time::Duration) -> usize {
+        self.active_expire_cycle_timed(budget).0
+    }
+
+    /// [`ShardData::active_expire_cycle`], also telling whether it stopped on its time
+    /// budget with expired keys left (a backlog: the cron then runs short cycles until
+    /// it is gone, like Redis's fast expire cycle).
+    pub fn active_expire_cycle_timed(&mut self, budget: std::time::Duration) -> (usize, bool) {
         let start = Instant::now();
         let now = now_ms();
         let mut total = 0;
+        let mut backlog = false;
         for db in &mut self.dbs {
             loop {
                 let (sampled, expired) = db.active_expire_round(now, 20);
                 total += expired;
                 // Keep going while more than 10% of the sample was expired (Redis's
                 // `active-expire-effort` 1: acceptable stale keys 10%).
-                if sampled == 0 || expired * 10 <= sampled || start.elapsed() > budget {
+                if sampled == 0 || expired * 10 <= sampled {
+                    break;
+                }
+                if start.elapsed() > budget {
+                    backlog = true;
                     break;
                 }
             }
@@ -402,7 +414,7 @@ impl ShardData {
                 break;
             }
         }
-        total
+        (total, backlog)
     }
 
     /// Counts an error reply by its prefix (the first word).

@@ -445,17 +445,20 @@ impl Db {
         table_bytes(cap * 2, entry)
     }
 
-    /// Gives back most of the table's room when it is less than a quarter full (after a
-    /// shrinking `CONFIG SET maxmemory`, or mass deletes under a limit). Rehashes the
-    /// live keys: called from the cron only.
+    /// Gives back most of a table's room when it is less than 1/8 full (after mass
+    /// expiry or deletes, or a shrinking `CONFIG SET maxmemory`), as Redis's cron
+    /// resizes its dicts below 10% fill. The live keys are rehashed at once, so only
+    /// tables with at most 128k live keys are shrunk (a few milliseconds at most).
+    /// Called from the cron only.
     pub fn shrink_if_sparse(&mut self) {
-        let cap = self.map.capacity();
-        if cap >= 4096 && self.map.len() * 4 < cap {
-            self.map.shrink_to(self.map.len() * 2);
+        const MAX_LIVE: usize = 1 << 17;
+        let (len, cap) = (self.map.len(), self.map.capacity());
+        if cap >= 4096 && len * 8 < cap && len <= MAX_LIVE {
+            self.map.shrink_to(len * 2);
         }
-        let vcap = self.volatile.capacity();
-        if vcap >= 4096 && self.volatile.len() * 4 < vcap {
-            self.volatile.shrink_to(self.volatile.len() * 2);
+        let (vlen, vcap) = (self.volatile.len(), self.volatile.capacity());
+        if vcap >= 4096 && vlen * 8 < vcap && vlen <= MAX_LIVE {
+            self.volatile.shrink_to(vlen * 2);
         }
     }
 

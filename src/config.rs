@@ -1199,7 +1199,17 @@ impl Config {
             Field::Bind => self.bind = split_bind(&canon),
             Field::Requirepass => self.requirepass = canon,
             Field::Maxmemory => self.maxmemory = uint(),
-            Field::CacheMode => self.cache_mode = canon == "yes",
+            Field::CacheMode => {
+                // The two settings describe one behaviour (docs/memory.md): cache mode
+                // evicts (reported as allkeys-lru unless an evicting policy is set),
+                // store mode is `noeviction`.
+                self.cache_mode = canon == "yes";
+                if !self.cache_mode {
+                    self.maxmemory_policy = "noeviction".to_string();
+                } else if self.maxmemory_policy == "noeviction" {
+                    self.maxmemory_policy = "allkeys-lru".to_string();
+                }
+            }
             Field::Hz => self.hz = int().clamp(1, 500) as u32,
             Field::TcpBacklog => self.tcp_backlog = int() as u32,
             Field::IoThreads => self.io_threads = int() as usize,
@@ -1220,7 +1230,10 @@ impl Config {
             Field::PrometheusPort => self.prometheus_port = int() as u16,
             Field::Loglevel => self.log_level = canon,
             Field::ProtectedMode => self.protected_mode = canon == "yes",
-            Field::MaxmemoryPolicy => self.maxmemory_policy = canon,
+            Field::MaxmemoryPolicy => {
+                self.cache_mode = canon != "noeviction";
+                self.maxmemory_policy = canon;
+            }
             Field::ProtoMaxBulkLen => self.proto_max_bulk_len = uint(),
             Field::ClientQueryBufferLimit => self.client_query_buffer_limit = uint(),
             Field::Timeout => self.timeout = uint(),
@@ -1479,12 +1492,15 @@ impl Cli {
                 "noeviction".to_string()
             }
         });
+        // An explicit policy decides the mode (an evicting policy is cache mode,
+        // `noeviction` store mode); see docs/memory.md.
+        let cache_mode = maxmemory_policy != "noeviction";
         Ok(Config {
             port: self.port,
             bind: split_bind(&self.bind),
             requirepass: self.requirepass,
             maxmemory: self.maxmemory,
-            cache_mode: self.cache_mode,
+            cache_mode,
             hz: self.hz,
             tcp_backlog: self.tcp_backlog,
             io_threads: self.io_threads,

@@ -16,7 +16,7 @@
 //! One file per command family: [`strings`], [`bitmaps`], [`hyperloglog`], [`hashes`],
 //! [`lists`], [`sets`], [`zsets`], [`streams`], [`keys`], [`server`], [`transactions`],
 //! [`pubsub`], [`scripting`], [`dump`] (DUMP and RESTORE), [`sort`], [`persistence`]
-//! (SAVE, BGSAVE, LASTSAVE).
+//! (SAVE, BGSAVE, LASTSAVE), [`memory`].
 
 pub mod acl;
 pub mod bitmaps;
@@ -26,6 +26,7 @@ pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod persistence;
+pub mod memory;
 pub mod pubsub;
 pub mod scripting;
 pub mod server;
@@ -379,6 +380,7 @@ pub fn all_commands() -> Vec<&'static CommandSpec> {
     v.extend(dump::COMMANDS.iter());
     v.extend(sort::COMMANDS.iter());
     v.extend(acl::COMMANDS.iter());
+    v.extend(memory::COMMANDS.iter());
     v
 }
 

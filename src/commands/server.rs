@@ -1051,6 +1051,7 @@ fn config(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 return buf;
             }
             actx.shards.run_on_all(|d| d.reset_stats()).await;
+            crate::shard::memory::reset_peak();
             actx.writer(&mut buf).ok();
         } else if eq_ic(sub, "rewrite") {
             actx.writer(&mut buf)
@@ -1086,6 +1087,8 @@ struct InfoShard {
     stats: crate::shard::ShardStats,
     expired: u64,
     dirty: u64,
+    /// The shard's own estimate of its share of used memory (before INFO refreshes).
+    mem_estimate: u64,
 }
 
 fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
@@ -1117,6 +1120,7 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 stats: d.stats.clone(),
                 expired: d.dbs.iter().map(|db| db.expired_keys).sum(),
                 dirty: d.dirty,
+                mem_estimate: d.shard_used_estimate(),
             })
             .await;
         let dirty: u64 = shards.iter().map(|x| x.dirty).sum();
@@ -1163,15 +1167,50 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             );
         }
         if want("memory") {
+            let st = crate::shard::memory::refresh();
+            let used = st.allocated;
             let rss = read_rss();
+            let peak = crate::shard::memory::peak().max(used);
+            let startup = crate::shard::memory::startup();
+            let dataset = used.saturating_sub(startup);
+            let pct = |a: u64, b: u64| {
+                if b == 0 {
+                    0.0
+                } else {
+                    a as f64 * 100.0 / b as f64
+                }
+            };
+            let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+            let total_system = total_system_memory();
             let _ = write!(
                 s,
-                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nmem_allocator:jemalloc\r\n\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_startup:{startup}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{}\r\nallocator_resident:{}\r\ntotal_system_memory:{total_system}\r\ntotal_system_memory_human:{}\r\nmaxmemory:{}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_allocator:jemalloc-5.3.0\r\ncache_mode:{}\r\nshard_used_memory:{}\r\nshard_maxmemory:{}\r\n\r\n",
+                human_bytes(used),
                 human_bytes(rss),
-                human_bytes(rss),
+                human_bytes(peak),
+                pct(used, peak),
+                pct(dataset, used),
+                st.active,
+                st.resident,
+                human_bytes(total_system),
                 config.maxmemory,
                 human_bytes(config.maxmemory),
                 config.maxmemory_policy,
+                ratio(st.active, used),
+                st.active.saturating_sub(used),
+                ratio(st.resident, st.active),
+                st.resident.saturating_sub(st.active),
+                ratio(rss, st.resident),
+                rss as i64 - st.resident as i64,
+                ratio(rss, used),
+                rss as i64 - used as i64,
+                u8::from(config.cache_mode),
+                shards
+                    .iter()
+                    .map(|x| x.mem_estimate.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
+                config.maxmemory / nshards as u64,
             );
         }
         if want("persistence") {
@@ -1181,13 +1220,14 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             let expired: u64 = shards.iter().map(|x| x.expired).sum();
             let _ = write!(
                 s,
-                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\ntotal_reads_processed:0\r\ntotal_writes_processed:0\r\nacl_access_denied_auth:{}\r\n\r\n",
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\nrejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:{}\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\ntotal_error_replies:{}\r\ntotal_reads_processed:0\r\ntotal_writes_processed:0\r\nacl_access_denied_auth:{}\r\n\r\n",
                 sum(&|st| st.total_connections),
                 sum(&|st| st.total_commands),
                 sum(&|st| st.net_input_bytes),
                 sum(&|st| st.net_output_bytes),
                 sum(&|st| st.rejected_connections),
                 expired,
+                sum(&|st| st.evicted_keys),
                 sum(&|st| st.keyspace_hits),
                 sum(&|st| st.keyspace_misses),
                 sum(&|st| st.errors.values().sum()),
@@ -1324,6 +1364,18 @@ fn read_rss() -> u64 {
         })
         .map(|pages| pages * 4096)
         .unwrap_or(0)
+}
+
+/// Physical memory of the machine (`total_system_memory`).
+fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let (pages, page) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    (pages.max(0) as u64) * (page.max(0) as u64)
 }
 
 fn cpu_times() -> (f64, f64) {

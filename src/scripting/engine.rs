@@ -580,6 +580,7 @@ fn execute(run: &mut RunState, owned: &OwnedArgs) -> Result<Vec<u8>, String> {
     if spec.flags & flags::NOSCRIPT != 0 {
         return Err("ERR This Redis command is not allowed from script".into());
     }
+    let wrote_before = run.wrote;
     if spec.flags & flags::WRITE != 0 {
         if run.readonly {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
@@ -611,6 +612,25 @@ fn execute(run: &mut RunState, owned: &OwnedArgs) -> Result<Vec<u8>, String> {
     );
     if let Some(m) = refused {
         return Err(m.into());
+    }
+    if data.mem.limit != 0 && spec.flags & flags::DENYOOM != 0 {
+        // Redis 7.0: a script that has not written yet may not run a command that grows
+        // memory while the server is over maxmemory (store mode); in cache mode the shard
+        // evicts other keys first, never the script's own.
+        if !wrote_before && data.oom() {
+            return Err(String::from_utf8_lossy(crate::shard::memory::OOM_ERROR).into_owned());
+        }
+        let incoming: usize = args.iter().map(|a| a.len()).sum();
+        let (db, declared, borrowed) = (run.db, &run.declared, &run.borrowed);
+        let mut own: Vec<&[u8]> = Vec::new();
+        spec.for_each_key_pos(args.len(), |i| args.get(i), |i| own.push(args.get(i)));
+        let protect = |d: usize, k: &[u8]| {
+            borrowed
+                .iter()
+                .any(|(bd, bk)| *bd == d && bk.as_slice() == k)
+                || (d == db && (own.contains(&k) || declared.iter().any(|x| x.as_slice() == k)))
+        };
+        data.make_room(db, incoming, &protect);
     }
     let mut buf = Vec::new();
     let now = now_ms();

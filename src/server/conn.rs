@@ -203,6 +203,11 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
     if pos > 0 {
         if pos >= conn.rbuf.len() {
             conn.rbuf.clear();
+            if conn.rbuf.capacity() > 1 << 20 {
+                // A big value passed through: give the buffer back (it counts against
+                // maxmemory) rather than keep megabytes per idle connection.
+                conn.rbuf = Vec::new();
+            }
         } else {
             conn.rbuf.drain(..pos);
         }
@@ -465,6 +470,12 @@ fn execute(
         reject(client, data, wbuf, start_len, spec.name == "exec", m);
         return;
     }
+    if data.mem.limit != 0 && refused_for_memory(spec, client, data) {
+        data.stats.cmds[idx].rejected += 1;
+        let m = crate::shard::memory::OOM_ERROR;
+        reject(client, data, wbuf, start_len, spec.name == "exec", m);
+        return;
+    }
     if client.multi.is_some() && !runs_inside_multi(spec.name) {
         if spec.flags & flags::NO_MULTI != 0 {
             data.stats.cmds[idx].rejected += 1;
@@ -523,13 +534,17 @@ fn execute(
                     }
                 }
             } else if owner == data.id && !keys_locked(spec, &args, db, data) {
-                let mut ctx = Ctx {
-                    shard: data,
-                    db,
-                    now_ms: now,
-                    out: ReplyWriter::new(wbuf, resp3),
-                };
-                run(&mut ctx, args);
+                if !room_for(spec, &args, db, data) {
+                    ReplyWriter::new(wbuf, resp3).error(crate::shard::memory::OOM_ERROR);
+                } else {
+                    let mut ctx = Ctx {
+                        shard: data,
+                        db,
+                        now_ms: now,
+                        out: ReplyWriter::new(wbuf, resp3),
+                    };
+                    run(&mut ctx, args);
+                }
             } else if client.reply_mode == ReplyMode::On {
                 // Start a batch: following keyed commands join it (see process_input).
                 batch.push(BatchItem {
@@ -604,6 +619,50 @@ fn reject(
         data.count_error(msg);
     }
     apply_reply_mode(client, wbuf, start_len);
+}
+
+/// Store mode over `maxmemory` (Redis's `processCommand` rule): refuses commands that
+/// may grow memory, every command queued inside MULTI (queueing grows memory too), and
+/// an EXEC whose transaction holds such a command. Only called with a limit set.
+#[cold]
+fn refused_for_memory(
+    spec: &CommandSpec,
+    client: &super::client::ClientState,
+    data: &mut ShardData,
+) -> bool {
+    let denyoom = spec.flags & flags::DENYOOM != 0;
+    let queueing = client.multi.is_some() && !runs_inside_multi(spec.name);
+    let exec_denyoom = spec.name == "exec"
+        && client
+            .multi
+            .as_ref()
+            .is_some_and(|m| m.queued.iter().any(|q| q.spec.flags & flags::DENYOOM != 0));
+    (denyoom || queueing || exec_denyoom) && data.oom()
+}
+
+/// Cache mode: before a command that may grow memory runs on the shard owning its keys,
+/// evicts other keys until the shard's usage plus the command's arguments fits its
+/// budget. False when the command must be refused with -OOM (nothing left to evict).
+/// One branch without a limit.
+#[inline]
+pub fn room_for(spec: &CommandSpec, args: &Args, db: usize, data: &mut ShardData) -> bool {
+    if data.mem.limit == 0 || spec.flags & flags::DENYOOM == 0 || data.mem.policy.is_none() {
+        return true;
+    }
+    room_for_slow(spec, args, db, data)
+}
+
+fn room_for_slow(spec: &CommandSpec, args: &Args, db: usize, data: &mut ShardData) -> bool {
+    let incoming: usize = args.iter().map(|a| a.len()).sum();
+    let own_key = |d: usize, k: &[u8]| {
+        if d != db {
+            return false;
+        }
+        let mut hit = false;
+        spec.for_each_key_pos(args.len(), |i| args.get(i), |i| hit |= args.get(i) == k);
+        hit
+    };
+    data.make_room(db, incoming, &own_key)
 }
 
 /// Commands a RESP2 client in subscribed mode may still send.
@@ -760,6 +819,14 @@ fn run_keyed_into(
     buf: &mut Vec<u8>,
     now: u64,
 ) {
+    if d.mem.limit != 0 {
+        if let Some(spec) = registry().lookup(args.get(0)) {
+            if !room_for(spec, &args, db, d) {
+                ReplyWriter::new(buf, resp3).error(crate::shard::memory::OOM_ERROR);
+                return;
+            }
+        }
+    }
     let mut ctx = Ctx {
         shard: d,
         db,

@@ -26,7 +26,7 @@
 //! under the same locks as the commands, so a change can't slip in between.
 
 use super::client::{ClientState, Queued};
-use crate::commands::{AsyncCtx, ConnCtx, Ctx, Handler};
+use crate::commands::{flags, AsyncCtx, ConnCtx, Ctx, Handler};
 use crate::protocol::parse::Args;
 use crate::protocol::reply::ReplyWriter;
 use crate::shard::locks::{whole_shard, LockKey};
@@ -222,6 +222,7 @@ pub fn exec(ctx: &mut ConnCtx, queued: Vec<Queued>) {
             return;
         }
         ctx.client.in_exec = true;
+        make_room_for(ctx.shard, ctx.client.db, &queued);
         ctx.out.array(queued.len());
         for q in &queued {
             run_local(ctx, q);
@@ -267,6 +268,29 @@ fn locked(d: &ShardData, groups: &BTreeMap<usize, Vec<LockKey>>) -> bool {
     groups
         .get(&d.id)
         .is_some_and(|keys| keys.iter().any(|(db, k)| d.locks.is_locked(*db, k)))
+}
+
+/// Cache mode, before a single-shard transaction runs without locks: evicts other keys
+/// until the shard fits the transaction's arguments, never one of the transaction's own
+/// keys (nothing is evicted between its commands). If nothing can be evicted the
+/// transaction still runs: EXEC already passed the dispatcher's memory check.
+fn make_room_for(d: &mut ShardData, db: usize, queued: &[Queued]) {
+    if d.mem.limit == 0 || d.mem.policy.is_none() {
+        return;
+    }
+    if !queued.iter().any(|q| q.spec.flags & flags::DENYOOM != 0) {
+        return;
+    }
+    let mut keys: Vec<&[u8]> = Vec::new();
+    let mut incoming = 0;
+    for q in queued {
+        let v = q.args.view();
+        incoming += v.iter().map(|a| a.len()).sum::<usize>();
+        q.spec
+            .for_each_key_pos(v.len(), |i| v.get(i), |i| keys.push(v.get(i)));
+    }
+    let protect = |d: usize, k: &[u8]| d == db && keys.contains(&k);
+    d.make_room(db, incoming, &protect);
 }
 
 /// Runs one queued command inline on the home shard (single-shard transactions).
@@ -320,6 +344,7 @@ fn run_on_shard(
         ReplyWriter::new(&mut buf, resp3).null_array();
         return buf;
     }
+    make_room_for(d, db, items);
     ReplyWriter::new(&mut buf, resp3).array(items.len());
     for q in items {
         let Handler::Keyed { run, .. } = q.spec.handler else {

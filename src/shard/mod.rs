@@ -12,6 +12,7 @@
 pub mod blocking;
 pub mod latency;
 pub mod locks;
+pub mod memory;
 pub mod runtime;
 pub mod watch;
 
@@ -118,6 +119,8 @@ pub struct ShardStats {
     /// Per-command latency histograms, indexed like the registry list (created on a
     /// command's first timed call; see [`latency`]).
     pub latency: Vec<Option<Box<latency::Histogram>>>,
+    /// Keys evicted to stay within maxmemory (cache mode).
+    pub evicted_keys: u64,
 }
 
 impl ShardStats {
@@ -181,6 +184,8 @@ pub struct ShardData {
     pub dirty: u64,
     /// `dirty` when the running snapshot's cut was taken.
     pub dirty_at_save: u64,
+    /// Memory accounting and the maxmemory budget of this shard.
+    pub mem: memory::ShardMemory,
 }
 
 /// Parses the canonical `client-output-buffer-limit` value (`normal 0 0 0 slave ...
@@ -237,6 +242,7 @@ impl ShardData {
             output_limits: [[0; 3]; 3],
             dirty: 0,
             dirty_at_save: 0,
+            mem: memory::ShardMemory::for_this_thread(),
         }
         .with_config_applied()
     }
@@ -286,6 +292,7 @@ impl ShardData {
         if self.id == 0 {
             crate::persistence::note_config(&self.config);
         }
+        self.apply_memory_config();
     }
 
     /// Turns the databases' expired-key logs on when something needs them (a WATCH on
@@ -499,15 +506,28 @@ impl ShardData {
     /// One active-expiry cycle over every database, bounded by `budget`.
     /// Returns the number of keys reclaimed.
     pub fn active_expire_cycle(&mut self, budget: std::time::Duration) -> usize {
+        self.active_expire_cycle_timed(budget).0
+    }
+
+    /// [`ShardData::active_expire_cycle`], also telling whether it stopped on its time
+    /// budget with expired keys left (a backlog: the cron then runs short cycles until
+    /// it is gone, like Redis's fast expire cycle).
+    pub fn active_expire_cycle_timed(&mut self, budget: std::time::Duration) -> (usize, bool) {
         let start = Instant::now();
         let now = now_ms();
         let mut total = 0;
+        let mut backlog = false;
         for db in &mut self.dbs {
             loop {
                 let (sampled, expired) = db.active_expire_round(now, 20);
                 total += expired;
-                // Keep going while more than a quarter of the sample was expired.
-                if sampled == 0 || expired * 4 <= sampled || start.elapsed() > budget {
+                // Keep going while more than 10% of the sample was expired (Redis's
+                // `active-expire-effort` 1: acceptable stale keys 10%).
+                if sampled == 0 || expired * 10 <= sampled {
+                    break;
+                }
+                if start.elapsed() > budget {
+                    backlog = true;
                     break;
                 }
             }
@@ -515,7 +535,7 @@ impl ShardData {
                 break;
             }
         }
-        total
+        (total, backlog)
     }
 
     /// Counts an error reply by its prefix (the first word).

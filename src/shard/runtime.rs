@@ -236,11 +236,37 @@ async fn shard_main(
             } else {
                 None
             };
+            // Expiry: each tick runs a cycle of at most SLOW_EXPIRY; when a cycle stops on
+            // its budget with expired keys left, short cycles (FAST_EXPIRY every
+            // FAST_GAP) follow until the backlog is gone, like Redis's fast cycle. Short
+            // slices keep the latency of other commands low during a mass expiry.
+            const SLOW_EXPIRY: Duration = Duration::from_millis(5);
+            const FAST_EXPIRY: Duration = Duration::from_millis(1);
+            const FAST_GAP: Duration = Duration::from_millis(2);
+            let slow = budget.min(SLOW_EXPIRY);
+            let mut last_tick = std::time::Instant::now();
+            let mut backlog = false;
             loop {
-                glommio::timer::sleep(period).await;
+                let wait = if backlog {
+                    FAST_GAP
+                } else {
+                    period.saturating_sub(last_tick.elapsed())
+                };
+                glommio::timer::sleep(wait).await;
                 let mut d = data.borrow_mut();
+                if last_tick.elapsed() < period {
+                    backlog = d.active_expire_cycle_timed(FAST_EXPIRY).1;
+                    let notify = d.notify_mask != 0;
+                    drop(d);
+                    if notify {
+                        crate::server::pubsub::flush_key_events(&shards);
+                    }
+                    continue;
+                }
+                last_tick = std::time::Instant::now();
                 d.tick_clock();
-                d.active_expire_cycle(budget);
+                backlog = d.active_expire_cycle_timed(slow).1;
+                d.memory_cron(budget);
                 d.close_idle_clients();
                 metrics.publish(&d);
                 crate::persistence::publish_dirty(id, d.dirty);

@@ -82,6 +82,66 @@ pub struct Db {
     /// The running snapshot's state for this database (`None`, the common case, costs
     /// one branch on the mutating paths).
     snap: Option<Box<crate::persistence::cut::DbSnap>>,
+    /// Eviction's ghost filter: fingerprints of keys evicted before their first hit
+    /// (see [`Db::evict_one`]); empty, the default, when eviction is off.
+    ghost: Vec<u32>,
+}
+
+/// Which keys eviction may take, and how it ranks them (see docs/memory.md).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum EvictPolicy {
+    /// Any key; the least frequently used first, the least recently used among equals
+    /// (`allkeys-lru`, `allkeys-lfu`).
+    AllKeys,
+    /// Any key, at random (`allkeys-random`).
+    AllRandom,
+    /// Keys with a TTL, ranked like [`EvictPolicy::AllKeys`] (`volatile-lru`,
+    /// `volatile-lfu`).
+    Volatile,
+    /// Keys with a TTL, at random (`volatile-random`).
+    VolatileRandom,
+    /// Keys with a TTL, the nearest expiry first (`volatile-ttl`).
+    VolatileTtl,
+}
+
+impl EvictPolicy {
+    /// True when only keys with a TTL may be evicted.
+    pub fn volatile_only(self) -> bool {
+        matches!(
+            self,
+            EvictPolicy::Volatile | EvictPolicy::VolatileRandom | EvictPolicy::VolatileTtl
+        )
+    }
+}
+
+/// What one eviction step did.
+#[derive(Debug)]
+pub enum Evicted {
+    /// Nothing could be evicted (no candidate, or every candidate was protected).
+    Nothing,
+    /// A sampled key had expired and was reclaimed (counted as expired, not evicted).
+    Expired,
+    /// This key was evicted.
+    Key(CompactKey),
+}
+
+/// Bytes of an index map with room for `cap` entries of `entry` bytes: the entry
+/// vector plus hashbrown's index table (8-byte slots and a control byte each, at a
+/// load factor of 7/8, rounded to a power of two).
+fn table_bytes(cap: usize, entry: usize) -> usize {
+    if cap == 0 {
+        return 0;
+    }
+    let buckets = (cap * 8 / 7).next_power_of_two();
+    cap * entry + buckets * 9
+}
+
+/// The ghost fingerprint of a key: (slot hash, tag). The tag is never 0 (0 = empty slot).
+#[inline]
+fn ghost_hash(key: &[u8]) -> (usize, u32) {
+    use std::hash::BuildHasher;
+    let h = foldhash::fast::FixedState::with_seed(0x6768_6f73_7421).hash_one(key);
+    (h as usize, ((h >> 32) as u32) | 1)
 }
 
 /// Redis's `LFULogIncr`: increments the counter with probability 1/((c-5)*factor+1).
@@ -222,13 +282,18 @@ impl Db {
                 if let Some(log) = &mut self.created_log {
                     log.push(Box::from(key));
                 }
+                let freq = if self.ghost.is_empty() {
+                    LFU_INIT_VAL
+                } else {
+                    self.ghost_admit(key)
+                };
                 self.map.insert(
                     CompactKey::new(key),
                     Entry {
                         value,
                         expire_at,
                         access,
-                        freq: LFU_INIT_VAL,
+                        freq,
                         snap_epoch: self.epoch,
                     },
                 );
@@ -386,6 +451,155 @@ impl Db {
         (sampled, expired)
     }
 
+    /// Sizes the ghost filter of eviction for about `keys` keys (0 turns it off and frees
+    /// it). The filter is rebuilt empty when its size changes by more than a factor of 2.
+    pub fn size_ghost(&mut self, keys: usize) {
+        if keys == 0 {
+            self.ghost = Vec::new();
+            return;
+        }
+        let want = keys.next_power_of_two().max(1024);
+        let have = self.ghost.len();
+        if have == 0 || want > have * 2 || want * 2 < have {
+            self.ghost = vec![0; want];
+        }
+    }
+
+    /// Bytes of the main table (entries and hash index) at its current capacity: the
+    /// per-key overhead MEMORY USAGE and MEMORY STATS apportion.
+    pub fn table_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(usize, CompactKey, Entry)>();
+        table_bytes(self.map.capacity(), entry)
+    }
+
+    /// Bytes the main table would allocate for its next insert when it is full (its
+    /// entries and index double; the old ones are freed after the move), 0 when it has
+    /// room. Eviction counts this so that a full cache evicts a key rather than double
+    /// its table past the budget.
+    pub fn growth_bytes(&self) -> usize {
+        let cap = self.map.capacity();
+        if cap == 0 || self.map.len() < cap {
+            return 0;
+        }
+        let entry = std::mem::size_of::<(usize, CompactKey, Entry)>();
+        table_bytes(cap * 2, entry)
+    }
+
+    /// Gives back most of a table's room when it is less than 1/8 full (after mass
+    /// expiry or deletes, or a shrinking `CONFIG SET maxmemory`), as Redis's cron
+    /// resizes its dicts below 10% fill. The live keys are rehashed at once, so only
+    /// tables with at most 128k live keys are shrunk (a few milliseconds at most).
+    /// Called from the cron only.
+    pub fn shrink_if_sparse(&mut self) {
+        const MAX_LIVE: usize = 1 << 17;
+        let (len, cap) = (self.map.len(), self.map.capacity());
+        if cap >= 4096 && len * 8 < cap && len <= MAX_LIVE {
+            self.map.shrink_to(len * 2);
+        }
+        let (vlen, vcap) = (self.volatile.len(), self.volatile.capacity());
+        if vcap >= 4096 && vlen * 8 < vcap && vlen <= MAX_LIVE {
+            self.volatile.shrink_to(vlen * 2);
+        }
+    }
+
+    /// Bytes of the table of keys with a TTL (MEMORY STATS `overhead.hashtable.expires`).
+    pub fn expires_table_bytes(&self) -> usize {
+        let entry = std::mem::size_of::<(usize, CompactKey)>();
+        table_bytes(self.volatile.capacity(), entry)
+            + self.volatile.iter().map(|k| k.heap_size()).sum::<usize>()
+    }
+
+    /// Bytes held by the ghost filter.
+    pub fn ghost_bytes(&self) -> usize {
+        self.ghost.capacity() * std::mem::size_of::<u32>()
+    }
+
+    /// The LFU counter a new key starts with: one above [`LFU_INIT_VAL`] (as if it had
+    /// been read once) when the ghost filter remembers it was evicted before its first
+    /// hit not long ago, [`LFU_INIT_VAL`] otherwise.
+    #[inline]
+    fn ghost_admit(&mut self, key: &[u8]) -> u8 {
+        let (h, tag) = ghost_hash(key);
+        let slot = h & (self.ghost.len() - 1);
+        if self.ghost[slot] == tag {
+            self.ghost[slot] = 0;
+            LFU_INIT_VAL + 1
+        } else {
+            LFU_INIT_VAL
+        }
+    }
+
+    /// One eviction step: samples up to `samples` candidates (every key, or the keys
+    /// with a TTL, as `policy` says), skipping those `protect` names, and removes the
+    /// worst one. An expired candidate met on the way is reclaimed instead. A key evicted
+    /// while still on its first life (never read since it was written) is remembered in
+    /// the ghost filter, so that if it is written again soon it starts as if read once.
+    pub fn evict_one(
+        &mut self,
+        now_ms: u64,
+        policy: EvictPolicy,
+        samples: usize,
+        protect: &mut dyn FnMut(&[u8]) -> bool,
+    ) -> Evicted {
+        let volatile = policy.volatile_only();
+        let pool = if volatile {
+            self.volatile.len()
+        } else {
+            self.map.len()
+        };
+        if pool == 0 {
+            return Evicted::Nothing;
+        }
+        let clock = self.lru_clock;
+        let mut best: Option<(usize, u64)> = None;
+        for _ in 0..samples.max(1) {
+            let r = ((self.next_random() as u64 * pool as u64) >> 32) as usize;
+            let idx = if volatile {
+                match self.map.get_index_of(&*self.volatile[r]) {
+                    Some(i) => i,
+                    None => continue,
+                }
+            } else {
+                r
+            };
+            let (k, e) = self.map.get_index(idx).expect("sampled in range");
+            if e.is_expired(now_ms) {
+                self.expire_index(idx);
+                return Evicted::Expired;
+            }
+            if protect(k) {
+                continue;
+            }
+            let score = match policy {
+                EvictPolicy::AllRandom | EvictPolicy::VolatileRandom => 0,
+                EvictPolicy::VolatileTtl => e.expire_at,
+                EvictPolicy::AllKeys | EvictPolicy::Volatile => {
+                    ((e.freq_at(clock) as u64) << 32) | e.access as u64
+                }
+            };
+            if best.is_none_or(|(_, s)| score < s) {
+                best = Some((idx, score));
+            }
+            if score == 0 {
+                break;
+            }
+        }
+        let Some((idx, _)) = best else {
+            return Evicted::Nothing;
+        };
+        let (key, entry) = self.map.swap_remove_index(idx).expect("in range");
+        if entry.expire_at != 0 {
+            self.volatile.swap_remove(&key);
+        }
+        if !self.ghost.is_empty() && entry.freq <= LFU_INIT_VAL {
+            let (h, tag) = ghost_hash(&key);
+            let slot = h & (self.ghost.len() - 1);
+            self.ghost[slot] = tag;
+        }
+        drop(entry);
+        Evicted::Key(key)
+    }
+
     /// Takes every entry out of the database (SWAPDB, FLUSHALL ASYNC).
     pub fn take(&mut self) -> Db {
         if self.snap.is_some() {
@@ -401,6 +615,8 @@ impl Db {
             ..Db::default()
         };
         std::mem::swap(self, &mut fresh);
+        // The ghost filter stays with the database slot.
+        std::mem::swap(&mut self.ghost, &mut fresh.ghost);
         fresh
     }
 

@@ -11,7 +11,7 @@ pub mod stream;
 pub mod value;
 pub mod zset;
 
-pub use db::{Db, Entry};
+pub use db::{Db, Entry, EvictPolicy, Evicted};
 pub use hash::Hash;
 pub use key::CompactKey;
 pub use list::List;

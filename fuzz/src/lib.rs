@@ -67,6 +67,18 @@ pub fn check_parser(data: &[u8], small: bool) {
         Limits::default()
     };
     let whole = parse_whole(data, &limits);
+    let agree = |got: Outcome, how: &str| {
+        // The "too big" errors depend on what has arrived (Redis raises them only while
+        // no terminator is in the buffer), so with one on either side only the requests
+        // before it must agree.
+        let arrival = |o: &Outcome| o.1.as_deref().is_some_and(|e| e.contains("too big"));
+        if arrival(&got) || arrival(&whole) {
+            let n = got.0.len().min(whole.0.len());
+            assert_eq!(got.0[..n], whole.0[..n], "{how}");
+        } else {
+            assert_eq!(got, whole, "{how}");
+        }
+    };
     // Cut points from the data itself: deterministic per input.
     let mut cuts = Vec::new();
     let mut at = 0usize;
@@ -77,9 +89,9 @@ pub fn check_parser(data: &[u8], small: bool) {
         }
         cuts.push(at);
     }
-    assert_eq!(parse_chunked(data, &cuts, &limits), whole, "split {cuts:?}");
+    agree(parse_chunked(data, &cuts, &limits), "split at the cut points");
     let every: Vec<usize> = (1..data.len().min(256)).collect();
-    assert_eq!(parse_chunked(data, &every, &limits), whole, "byte by byte");
+    agree(parse_chunked(data, &every, &limits), "byte by byte");
 }
 
 /// Loader limits picked by one byte: the defaults, or tiny thresholds that make the

@@ -330,9 +330,14 @@ fn corrupt_stream_payloads() {
     for b in [
         vec![19u8, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
         vec![19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x7f, 0xff, 0xff, 0xff],
-        vec![19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, b'g', 0, 0, 0, 0x80, 0x10, 0, 0, 0],
+        vec![
+            19, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, b'g', 0, 0, 0, 0x80, 0x10, 0, 0, 0,
+        ],
         vec![15, 0, 0, 0, 0, 1, 0, 0, 0, 0x80, 0x10, 0, 0, 0],
-        vec![21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+        vec![
+            21, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0x81, 0xff, 0xff, 0xff, 0xff, 0xff,
+            0xff, 0xff, 0xff,
+        ],
     ] {
         assert_eq!(restore(&mut l, "t", &payload(&b)), bad, "{b:?}");
     }

@@ -399,3 +399,33 @@ fn older_and_newer_stream_types() {
     assert_eq!(restore(&mut l, "k19", &p), Reply::ok());
     assert_eq!(info(&mut l, "k21"), info(&mut l, "k19"));
 }
+
+/// RESTORE of a stream serves a client blocked in XREAD on that key, on both servers.
+#[test]
+fn restore_wakes_blocked_readers() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let lib = Server::start(&["--io_threads", "1"]);
+    let mut src = RawConn::connect(redis.port);
+    src.cmd_str("XADD k 5-0 f v");
+    let p = dump(&mut src, "k");
+    for port in [redis.port, lib.port] {
+        let mut waiter = RawConn::connect(port);
+        let mut other = RawConn::connect(port);
+        waiter.send(&[b"XREAD", b"BLOCK", b"5000", b"STREAMS", b"w", b"0-0"]);
+        // Wait until the reader is blocked.
+        assert!(wait_until(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_millis(10),
+            || {
+                let info = other.cmd_str("INFO clients");
+                String::from_utf8_lossy(info.as_bytes()).contains("blocked_clients:1")
+            }
+        ));
+        assert_eq!(restore(&mut other, "w", &p), Reply::ok());
+        let got = waiter.read_reply();
+        let text = format!("{got:?}");
+        assert!(text.contains("5-0"), "port {port}: {text}");
+    }
+}

@@ -89,7 +89,10 @@ pub fn check_parser(data: &[u8], small: bool) {
         }
         cuts.push(at);
     }
-    agree(parse_chunked(data, &cuts, &limits), "split at the cut points");
+    agree(
+        parse_chunked(data, &cuts, &limits),
+        "split at the cut points",
+    );
     let every: Vec<usize> = (1..data.len().min(256)).collect();
     agree(parse_chunked(data, &every, &limits), "byte by byte");
 }
@@ -123,6 +126,10 @@ pub fn check_round_trip(v: &Value, lim: &LoadLimits) {
         let body = rdb::verify_payload(&p, false).expect("own payload verifies");
         let back = rdb::load_payload(body, lim).expect("own payload loads");
         assert!(back == *v, "round trip changed the value");
-        assert_eq!(back.encoding(), v.encoding(), "round trip changed the encoding");
+        assert_eq!(
+            back.encoding(),
+            v.encoding(),
+            "round trip changed the encoding"
+        );
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Layout (see `docs/streams.md`): like Redis's radix tree of listpacks, entries live in
 //! *nodes*, each one contiguous byte buffer holding up to `stream-node-max-entries`
-//! entries (and about `stream-node-max-bytes` bytes), keyed in a `BTreeMap` by the ID
-//! of their first entry. An entry in a node is `ms (8 bytes LE) | seq (8 bytes LE) |
+//! entries, keyed in a `BTreeMap` by the ID of their first entry (Redis's master ID).
+//! Each node also tracks the size its Redis listpack would have, and a new node starts
+//! exactly where Redis's `streamAppendItem` starts one, so node boundaries (and so
+//! DUMP payloads, `~` trimming and XINFO's `radix-tree-keys`) match Redis's. An entry in a node is `ms (8 bytes LE) | seq (8 bytes LE) |
 //! flags (1 byte, bit 0 = deleted) | field count (varint) | then each field and value
 //! as varint length + bytes`: no per-entry pointer or allocation. XDEL marks an entry
 //! deleted (a tombstone) and frees a node when its last live entry goes, as Redis does;

@@ -105,11 +105,11 @@ pub fn limits_from(b: u8) -> LoadLimits {
     } else {
         LoadLimits {
             hash: hash::Limits {
-                max_entries: (b >> 1 & 7) as usize,
+                max_entries: ((b >> 1) & 7) as usize,
                 max_value: (b >> 4) as usize,
             },
             zset: zset::Limits {
-                max_entries: (b >> 1 & 7) as usize,
+                max_entries: ((b >> 1) & 7) as usize,
                 max_value: (b >> 4) as usize,
             },
             max_intset: (b >> 2) as usize,

@@ -82,11 +82,6 @@ fn dump(ctx: &mut Ctx, args: Args) {
     let Some(e) = lookup_read(ctx.shard, ctx.db, args.get(1), now) else {
         return ctx.out.null();
     };
-    if !rdb::encode::can_encode(&e.value) {
-        return ctx
-            .out
-            .error(b"ERR DUMP of a stream is not supported by Libellule yet");
-    }
     let payload = rdb::dump_payload(&e.value, compress);
     ctx.out.bulk(&payload);
 }

@@ -77,9 +77,15 @@ fn read_value(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Res
             if n < 0 {
                 return Ok(LuaValue::Boolean(false));
             }
+            // The payload and its CRLF must be there (a malformed reply is an error,
+            // never an out-of-bounds read: found by the `lua_convert` fuzz target).
+            let end = (*pos)
+                .checked_add(n as usize)
+                .filter(|&e| e.checked_add(2).is_some_and(|t| t <= buf.len()))
+                .ok_or_else(|| mlua::Error::RuntimeError("truncated reply".into()))?;
             let n = n as usize;
-            let data = &buf[*pos..*pos + n];
-            *pos += n + 2;
+            let data = &buf[*pos..end];
+            *pos = end + 2;
             if kind == b'=' {
                 // Verbatim: "txt:" prefix.
                 let t = lua.create_table()?;
@@ -224,5 +230,33 @@ fn table_to_reply(out: &mut ReplyWriter, t: &Table, script_resp3: bool, depth: u
     out.array(items.len());
     for v in &items {
         lua_to_reply(out, v, script_resp3, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regressions from the `lua_convert` fuzz target (docs/reliability.md): a bulk or
+    /// verbatim reply whose payload or CRLF is missing is an error, and the read
+    /// position never passes the end of the reply.
+    #[test]
+    fn truncated_bulks_are_errors() {
+        let lua = Lua::new();
+        for input in [
+            &b"=15\r\ntxt:helo world\r\n"[..], // minimised crash: one byte short
+            b"$5\r\nabc\r\n",
+            b"$9223372036854775807\r\nab\r\n",
+            b"*2\r\n$1\r\na\r\n$3\r\nab",
+            b"=3\r\ntx",
+        ] {
+            let mut pos = 0;
+            assert!(reply_to_lua(&lua, input, &mut pos).is_err(), "{input:?}");
+            assert!(pos <= input.len());
+        }
+        let mut pos = 0;
+        let v = reply_to_lua(&lua, b"=15\r\ntxt:hello world\r\n", &mut pos).unwrap();
+        assert_eq!(pos, 22);
+        assert!(matches!(v, LuaValue::Table(_)));
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Layout (see `docs/streams.md`): like Redis's radix tree of listpacks, entries live in
 //! *nodes*, each one contiguous byte buffer holding up to `stream-node-max-entries`
-//! entries (and about `stream-node-max-bytes` bytes), keyed in a `BTreeMap` by the ID
-//! of their first entry. An entry in a node is `ms (8 bytes LE) | seq (8 bytes LE) |
+//! entries, keyed in a `BTreeMap` by the ID of their first entry (Redis's master ID).
+//! Each node also tracks the size its Redis listpack would have, and a new node starts
+//! exactly where Redis's `streamAppendItem` starts one, so node boundaries (and so
+//! DUMP payloads, `~` trimming and XINFO's `radix-tree-keys`) match Redis's. An entry in a node is `ms (8 bytes LE) | seq (8 bytes LE) |
 //! flags (1 byte, bit 0 = deleted) | field count (varint) | then each field and value
 //! as varint length + bytes`: no per-entry pointer or allocation. XDEL marks an entry
 //! deleted (a tombstone) and frees a node when its last live entry goes, as Redis does;
@@ -104,6 +106,43 @@ struct Node {
     data: Vec<u8>,
     live: u32,
     deleted: u32,
+    /// Bytes the node's Redis listpack takes, less its two counters (live and deleted
+    /// entries, whose size varies): header, end byte, master entry and every entry as
+    /// `streamAppendItem` encodes them. Redis cuts nodes on `lpBytes`, so this is what
+    /// `stream-node-max-bytes` is compared with (see [`Node::lp_bytes`]).
+    lp_fixed: usize,
+}
+
+/// Redis's `STREAM_LISTPACK_MAX_SIZE`: the byte limit when `stream-node-max-bytes` is 0
+/// or larger.
+const LISTPACK_MAX_SIZE: usize = 1 << 30;
+
+/// Bytes of an entry in Redis's node listpack (`streamAppendItem`'s layout): flags,
+/// ms and seq deltas against the master ID, then, unless the fields are the master's
+/// (`same`), the field count and names; the values; the `lp-count` back pointer.
+fn lp_entry_size(master: StreamId, id: StreamId, fields: &[&[u8]], same: bool) -> usize {
+    use crate::storage::rdb::listpack::{entry_size, int_entry_size};
+    let nf = fields.len() / 2;
+    let mut n = int_entry_size(0) // flags: 0..=3, one byte like 0
+        + int_entry_size(id.ms.wrapping_sub(master.ms) as i64)
+        + int_entry_size(id.seq.wrapping_sub(master.seq) as i64);
+    let mut lp_count = nf + 3;
+    if !same {
+        n += int_entry_size(nf as i64);
+        n += fields
+            .iter()
+            .step_by(2)
+            .map(|f| entry_size(f))
+            .sum::<usize>();
+        lp_count += nf + 1;
+    }
+    n += fields
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .map(|v| entry_size(v))
+        .sum::<usize>();
+    n + int_entry_size(lp_count as i64)
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
@@ -140,6 +179,11 @@ pub struct EntryRef<'a> {
 }
 
 impl<'a> EntryRef<'a> {
+    /// True for a deleted entry (a tombstone kept in its node, as Redis keeps it).
+    pub fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+
     /// Number of field-value pairs.
     pub fn len(&self) -> usize {
         self.nfields
@@ -199,6 +243,61 @@ impl Node {
             pos = next;
         }
         true
+    }
+
+    /// The node's listpack size in Redis (`lpBytes`).
+    fn lp_bytes(&self) -> usize {
+        use crate::storage::rdb::listpack::int_entry_size;
+        self.lp_fixed + int_entry_size(self.live as i64) + int_entry_size(self.deleted as i64)
+    }
+
+    /// True when `fields` (field, value, ...) has the field names of the node's master
+    /// entry, i.e. of its first entry (Redis's `STREAM_ITEM_FLAG_SAMEFIELDS`).
+    fn same_fields(&self, fields: &[&[u8]]) -> bool {
+        if self.data.is_empty() {
+            return true;
+        }
+        let (first, _) = self.entry_at(0);
+        first.nfields * 2 == fields.len()
+            && first
+                .items()
+                .step_by(2)
+                .zip(fields.iter().step_by(2))
+                .all(|(a, b)| a == *b)
+    }
+
+    /// Appends an entry (`master` is the node's key), keeping `lp_fixed` in step.
+    fn push_entry(&mut self, master: StreamId, id: StreamId, fields: &[&[u8]], deleted: bool) {
+        use crate::storage::rdb::listpack::{entry_size, int_entry_size};
+        let same = if self.data.is_empty() {
+            // Header and end byte, then the master entry: field count, names, 0.
+            self.lp_fixed = 7
+                + int_entry_size((fields.len() / 2) as i64)
+                + fields
+                    .iter()
+                    .step_by(2)
+                    .map(|f| entry_size(f))
+                    .sum::<usize>()
+                + int_entry_size(0);
+            true
+        } else {
+            self.same_fields(fields)
+        };
+        self.lp_fixed += lp_entry_size(master, id, fields, same);
+        let d = &mut self.data;
+        d.extend_from_slice(&id.ms.to_le_bytes());
+        d.extend_from_slice(&id.seq.to_le_bytes());
+        d.push(deleted as u8);
+        put_varint(d, (fields.len() / 2) as u64);
+        for f in fields {
+            put_varint(d, f.len() as u64);
+            d.extend_from_slice(f);
+        }
+        if deleted {
+            self.deleted += 1;
+        } else {
+            self.live += 1;
+        }
     }
 
     /// Decodes every entry (tombstones included).
@@ -420,15 +519,17 @@ impl Stream {
             return Err(AddError::NotGreater);
         }
         let total: usize = fields.iter().map(|f| f.len()).sum();
-        let max_bytes = if limits.max_bytes == 0 {
-            usize::MAX
+        let max_bytes = if limits.max_bytes == 0 || limits.max_bytes > LISTPACK_MAX_SIZE {
+            LISTPACK_MAX_SIZE
         } else {
             limits.max_bytes
         };
+        // `streamAppendItem`: a new node when the tail listpack plus the new field and
+        // value bytes reach the byte limit, or it holds the entry limit (live + deleted).
         let need_new = match self.nodes.iter().next_back() {
             None => true,
             Some((_, n)) => {
-                n.data.len() + total >= max_bytes
+                n.lp_bytes() + total >= max_bytes
                     || (limits.max_entries != 0
                         && (n.live + n.deleted) as usize >= limits.max_entries)
             }
@@ -440,17 +541,8 @@ impl Stream {
             }
             self.nodes.insert(id, Node::default());
         }
-        let node = self.nodes.values_mut().next_back().expect("a node");
-        let d = &mut node.data;
-        d.extend_from_slice(&id.ms.to_le_bytes());
-        d.extend_from_slice(&id.seq.to_le_bytes());
-        d.push(0);
-        put_varint(d, (fields.len() / 2) as u64);
-        for f in fields {
-            put_varint(d, f.len() as u64);
-            d.extend_from_slice(f);
-        }
-        node.live += 1;
+        let (&master, node) = self.nodes.iter_mut().next_back().expect("a node");
+        node.push_entry(master, id, fields, false);
         self.length += 1;
         self.entries_added += 1;
         self.last_id = id;
@@ -664,6 +756,26 @@ impl Stream {
             self.first_id = self.edge_id(true).unwrap_or(StreamId::MIN);
         }
         deleted
+    }
+
+    /// The nodes in ID order, for serialization: each node's key (Redis's master ID)
+    /// and its entries, tombstones included.
+    pub fn nodes(&self) -> impl Iterator<Item = (StreamId, Vec<EntryRef<'_>>)> + '_ {
+        self.nodes.iter().map(|(k, n)| (*k, n.entries()))
+    }
+
+    /// Appends a node read from a serialized stream: `key` is its master ID and
+    /// `entries` are `(id, deleted, fields and values)`. The caller (the RDB decoder)
+    /// has checked that `key` is the first entry's ID, that the IDs ascend and that they
+    /// lie above every node already present; `length`, the IDs and the counters of the
+    /// stream are its to set.
+    pub fn push_loaded_node(&mut self, key: StreamId, entries: &[(StreamId, bool, Vec<&[u8]>)]) {
+        let mut node = Node::default();
+        for (id, deleted, fields) in entries {
+            node.push_entry(key, *id, fields, *deleted);
+        }
+        node.data.shrink_to_fit();
+        self.nodes.insert(key, node);
     }
 
     /// True when a tombstone may lie in `start..=end` (Redis's

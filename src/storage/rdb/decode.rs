@@ -12,7 +12,8 @@
 //!   forms (13, 16) only the entry count, like Redis.
 //!
 //! Duplicates (set members, hash fields, zset members), NaN scores and empty
-//! collections are errors. Streams (15, 19, 21) and modules (6, 7) are refused.
+//! collections are errors. Streams (15, 19, 21) are read by [`super::stream`]; modules (6, 7)
+//! are refused.
 
 use super::listpack::Elem;
 use super::{intset, listpack, ziplist, Error, Reader, Result};
@@ -244,10 +245,9 @@ pub fn load_object(t: u8, r: &mut Reader, lim: &LoadLimits) -> Result<Value> {
             }
             Ok(Value::Hash(Box::new(h)))
         }
-        // Extension point for streams: one arm per stream type goes here.
-        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => Err(Error(
-            format!("stream values (RDB type {t}) are not supported"),
-        )),
+        TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
+            super::stream::load(t, r)
+        }
         TYPE_MODULE | TYPE_MODULE_2 => Err("module values are not supported".into()),
         _ => Err(Error(format!("unknown RDB value type {t}"))),
     }

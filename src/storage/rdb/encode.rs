@@ -11,6 +11,7 @@
 //! | zset, skiplist        | 5, binary double scores, highest element first |
 //! | hash, listpack        | 16, the listpack bytes        |
 //! | hash, hashtable       | 4                             |
+//! | stream                | 19, listpack nodes, groups, PELs, consumers ([`super::stream`]) |
 
 use super::{intset, listpack, lzf, put_len};
 use super::{
@@ -43,15 +44,14 @@ pub fn type_byte(v: &Value) -> u8 {
             Hash::Packed(_) => TYPE_HASH_LISTPACK,
             Hash::Table(_) => TYPE_HASH,
         },
-        // Not encodable yet: `can_encode` is false, callers refuse the value first.
         Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
     }
 }
 
-/// True when this module can serialize `v` (streams cannot yet: their listpack-node
-/// encoding is still to be written).
-pub fn can_encode(v: &Value) -> bool {
-    !matches!(v, Value::Stream(_))
+/// True when this module can serialize `v`: every value type now (streams since the
+/// stream codec, [`super::stream`]); kept so that callers need not change.
+pub fn can_encode(_v: &Value) -> bool {
+    true
 }
 
 /// Appends an integer in Redis's `rdbEncodeInteger` form when it fits 32 bits.
@@ -97,7 +97,6 @@ pub fn put_string(out: &mut Vec<u8>, s: &[u8], compress: bool) {
 
 /// Appends the body of `v` (without its type byte), as `rdbSaveObject` does.
 pub fn save_object(v: &Value, out: &mut Vec<u8>, compress: bool) {
-    debug_assert!(can_encode(v), "save_object of a value can_encode refuses");
     match v {
         Value::Int(i) => {
             if !put_int_enc(out, *i) {
@@ -184,8 +183,7 @@ pub fn save_object(v: &Value, out: &mut Vec<u8>, compress: bool) {
                 }
             }
         },
-        // Refused before encoding (see `can_encode`).
-        Value::Stream(_) => {}
+        Value::Stream(st) => super::stream::save(st, out, compress),
     }
 }
 

@@ -87,6 +87,42 @@ fn backlen_size(l: usize) -> usize {
     }
 }
 
+/// Bytes an integer entry takes (encoding, data and back length), as
+/// `lpAppendInteger` writes it: the smallest of the 7, 13, 16, 24, 32 and 64-bit forms.
+pub fn int_entry_size(v: i64) -> usize {
+    // Every integer entry is at most 9 bytes, so its back length is one byte.
+    1 + if (0..=127).contains(&v) {
+        1
+    } else if (-4096..=4095).contains(&v) {
+        2
+    } else if i16::try_from(v).is_ok() {
+        3
+    } else if (-8388608..=8388607).contains(&v) {
+        4
+    } else if i32::try_from(v).is_ok() {
+        5
+    } else {
+        9
+    }
+}
+
+/// Bytes a string entry takes as `lpAppend` writes it (an integer entry when the string
+/// is a canonical integer), back length included.
+pub fn entry_size(s: &[u8]) -> usize {
+    if let Some(v) = parse_i64(s) {
+        return int_entry_size(v);
+    }
+    let n = s.len();
+    let l = if n < 64 {
+        1 + n
+    } else if n < 4096 {
+        2 + n
+    } else {
+        5 + n
+    };
+    l + backlen_size(l)
+}
+
 impl Writer {
     /// An empty listpack.
     pub fn new() -> Writer {
@@ -336,6 +372,46 @@ mod tests {
         assert_eq!(back, items);
         assert!(matches!(parsed[15], Elem::Str(_)));
         assert!(matches!(parsed[14], Elem::Int(_)));
+    }
+
+    #[test]
+    fn entry_sizes_match_the_writer() {
+        let big = vec![b'x'; 5000];
+        let mid = vec![b'y'; 300];
+        let cases: Vec<&[u8]> = vec![
+            b"0",
+            b"127",
+            b"128",
+            b"-4096",
+            b"4096",
+            b"-32768",
+            b"32768",
+            b"8388607",
+            b"8388608",
+            b"2147483648",
+            b"-9223372036854775808",
+            b"007",
+            b"",
+            b"hello",
+            &mid,
+            &big,
+        ];
+        for c in cases {
+            let mut w = Writer::new();
+            let before = w.bytes();
+            w.push(c);
+            assert_eq!(
+                w.bytes() - before,
+                entry_size(c),
+                "{:?}",
+                &c[..c.len().min(8)]
+            );
+        }
+        for v in [0i64, -1, 127, 128, 4095, -4097, 1 << 20, 1 << 40, i64::MIN] {
+            let mut w = Writer::new();
+            w.push_int(v);
+            assert_eq!(w.bytes() - 7, int_entry_size(v), "{v}");
+        }
     }
 
     #[test]

@@ -66,116 +66,159 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, &'static str>
     Ok(out)
 }
 
-/// Compresses `input`; returns `None` when the result would not be shorter than
-/// `max_len` bytes (Redis asks for at most `len - 4`).
-pub fn compress(input: &[u8], max_len: usize) -> Option<Vec<u8>> {
-    const HLOG: usize = 14;
-    let n = input.len();
-    let mut out: Vec<u8> = Vec::with_capacity(max_len + 1);
-    if n < 4 {
-        // Literal only.
-        if n == 0 {
-            return None;
-        }
-        out.push((n - 1) as u8);
-        out.extend_from_slice(input);
-        return (out.len() <= max_len).then_some(out);
-    }
-    if n >= u32::MAX as usize {
-        return None;
-    }
-    // The hash table is reused between calls (a 128 KiB zeroed allocation per string
-    // dominated snapshot time): entries carry the call's generation, and an entry of
-    // another generation reads as empty, exactly like a fresh zeroed table.
-    TABLE.with(|t| {
-        let mut t = t.borrow_mut();
-        let (gen, table) = &mut *t;
-        if table.is_empty() {
-            *table = vec![0u64; 1 << HLOG];
-        }
-        *gen = gen.wrapping_add(1);
-        if *gen == 0 {
-            table.fill(0);
-            *gen = 1;
-        }
-        compress_with(input, max_len, out, table, (*gen as u64) << 32)
-    })
-}
+/// liblzf's hash table size (`HLOG` 16, Redis's setting).
+const HLOG: u32 = 16;
 
 thread_local! {
-    static TABLE: std::cell::RefCell<(u32, Vec<u64>)> = const { std::cell::RefCell::new((0, Vec::new())) };
+    /// The compressor's hash table: `generation << 32 | position + 1` per slot, so that
+    /// each call sees an empty table without clearing 64 Ki slots.
+    static TABLE: std::cell::RefCell<(u32, Vec<u64>)> =
+        std::cell::RefCell::new((0, vec![0; 1 << HLOG]));
 }
 
-fn compress_with(
-    input: &[u8],
-    max_len: usize,
-    mut out: Vec<u8>,
-    table: &mut [u64],
-    gen: u64,
-) -> Option<Vec<u8>> {
-    const HLOG: usize = 14;
+/// Compresses `input` into at most `out_len` bytes, or `None` when it does not fit
+/// (Redis asks for at most `len - 4`). The output is the one liblzf 3.6 gives with
+/// Redis's settings (`HLOG` 16, `VERY_FAST`, the match-length unrolling, the
+/// conservative output checks), so compressed RDB strings are Redis's byte for byte.
+/// (Redis leaves its hash table uninitialised, `INIT_HTAB 0`; a stale slot can only
+/// matter when it happens to point into the current input, which this compressor, whose
+/// table always starts empty, never sees.)
+pub fn compress(input: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    const MAX_LIT: usize = 1 << 5;
     const MAX_OFF: usize = 1 << 13;
     const MAX_REF: usize = (1 << 8) + (1 << 3);
     let n = input.len();
-    let hash = |p: usize| -> usize {
-        let v = ((input[p] as u32) << 16) | ((input[p + 1] as u32) << 8) | input[p + 2] as u32;
-        ((v.wrapping_mul(2654435761)) >> (32 - HLOG as u32)) as usize
+    if n == 0 || out_len == 0 || n >= u32::MAX as usize {
+        return None;
+    }
+    let idx = |h: u32| -> usize {
+        ((h >> (3 * 8 - HLOG)).wrapping_sub(h.wrapping_mul(5)) & ((1 << HLOG) - 1)) as usize
     };
-    let mut lit_start = 0usize;
-    let mut ip = 0usize;
-    let flush_lit = |out: &mut Vec<u8>, from: usize, to: usize| {
-        let mut s = from;
-        while s < to {
-            let run = (to - s).min(32);
-            out.push((run - 1) as u8);
-            out.extend_from_slice(&input[s..s + run]);
-            s += run;
+    let frst = |p: usize| -> u32 {
+        ((input[p] as u32) << 8) | input.get(p + 1).copied().unwrap_or(0) as u32
+    };
+    TABLE.with(|t| {
+        let mut t = t.borrow_mut();
+        let (gen, table) = &mut *t;
+        *gen = gen.wrapping_add(1);
+        if *gen == 0 {
+            table.iter_mut().for_each(|s| *s = 0);
+            *gen = 1;
         }
-    };
-    while ip + 2 < n {
-        let h = hash(ip);
-        let e = table[h];
-        let cand = if e >> 32 == gen >> 32 {
-            (e & 0xffff_ffff) as usize
-        } else {
-            0
+        let stamp = (*gen as u64) << 32;
+        let get = |table: &Vec<u64>, h: usize| -> Option<usize> {
+            let s = table[h];
+            (s >> 32 == stamp >> 32 && s as u32 != 0).then(|| (s as u32 - 1) as usize)
         };
-        table[h] = gen | (ip + 1) as u64;
-        if cand > 0 {
-            let r = cand - 1;
-            let off = ip - r;
-            if (1..=MAX_OFF).contains(&off)
-                && input[r] == input[ip]
-                && input[r + 1] == input[ip + 1]
-                && input[r + 2] == input[ip + 2]
-            {
-                let mut len = 3;
-                let maxlen = (n - ip).min(MAX_REF);
-                while len < maxlen && input[r + len] == input[ip + len] {
-                    len += 1;
-                }
-                flush_lit(&mut out, lit_start, ip);
-                let l = len - 2;
-                let d = off - 1;
-                if l < 7 {
-                    out.push(((l << 5) | (d >> 8)) as u8);
-                } else {
-                    out.push(((7 << 5) | (d >> 8)) as u8);
-                    out.push((l - 7) as u8);
-                }
-                out.push((d & 0xff) as u8);
-                ip += len;
-                lit_start = ip;
-                if out.len() > max_len {
+        // Slack past `out_len`: liblzf's checks keep the result within it, the slack
+        // only absorbs its "start a run" increments.
+        let mut out = vec![0u8; out_len + 8];
+        let mut op = 1usize; // start run
+        let mut lit = 0usize;
+        let mut ip = 0usize;
+        let mut hval = frst(0);
+        while ip + 2 < n {
+            hval = (hval << 8) | input[ip + 2] as u32;
+            let h = idx(hval);
+            let r = get(table, h);
+            table[h] = stamp | (ip as u64 + 1);
+            let m = r.filter(|&r| {
+                ip - r - 1 < MAX_OFF
+                    && r > 0
+                    && input[r + 2] == input[ip + 2]
+                    && input[r] == input[ip]
+                    && input[r + 1] == input[ip + 1]
+            });
+            if let Some(r) = m {
+                let off = ip - r - 1;
+                let mut len = 2usize;
+                let maxlen = (n - ip - len).min(MAX_REF);
+                if op + 3 + 1 >= out_len && op - (lit == 0) as usize + 3 + 1 >= out_len {
                     return None;
                 }
-                continue;
+                out[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
+                op -= (lit == 0) as usize; // undo an empty run
+                let mut done = false;
+                if maxlen > 16 {
+                    for _ in 0..16 {
+                        len += 1;
+                        if input[r + len] != input[ip + len] {
+                            done = true;
+                            break;
+                        }
+                    }
+                }
+                if !done {
+                    loop {
+                        len += 1;
+                        if !(len < maxlen && input[r + len] == input[ip + len]) {
+                            break;
+                        }
+                    }
+                }
+                len -= 2; // octets - 1
+                ip += 1;
+                if len < 7 {
+                    out[op] = ((off >> 8) + (len << 5)) as u8;
+                    op += 1;
+                } else {
+                    out[op] = ((off >> 8) + (7 << 5)) as u8;
+                    out[op + 1] = (len - 7) as u8;
+                    op += 2;
+                }
+                out[op] = off as u8;
+                op += 1;
+                lit = 0;
+                op += 1; // start run
+                ip += len + 1;
+                if ip >= n - 2 {
+                    break;
+                }
+                ip -= 2;
+                hval = frst(ip);
+                hval = (hval << 8) | input[ip + 2] as u32;
+                table[idx(hval)] = stamp | (ip as u64 + 1);
+                ip += 1;
+                hval = (hval << 8) | input[ip + 2] as u32;
+                table[idx(hval)] = stamp | (ip as u64 + 1);
+                ip += 1;
+            } else {
+                if op >= out_len {
+                    return None;
+                }
+                lit += 1;
+                out[op] = input[ip];
+                op += 1;
+                ip += 1;
+                if lit == MAX_LIT {
+                    out[op - lit - 1] = (lit - 1) as u8; // stop run
+                    lit = 0;
+                    op += 1; // start run
+                }
             }
         }
-        ip += 1;
-    }
-    flush_lit(&mut out, lit_start, n);
-    (out.len() <= max_len).then_some(out)
+        if op + 3 > out_len {
+            return None;
+        }
+        while ip < n {
+            lit += 1;
+            out[op] = input[ip];
+            op += 1;
+            ip += 1;
+            if lit == MAX_LIT {
+                out[op - lit - 1] = (lit - 1) as u8;
+                lit = 0;
+                op += 1;
+            }
+        }
+        out[op - lit - 1] = (lit as u8).wrapping_sub(1); // end run
+        op -= (lit == 0) as usize;
+        if op > out_len {
+            return None;
+        }
+        out.truncate(op);
+        Some(out)
+    })
 }
 
 #[cfg(test)]
@@ -209,6 +252,29 @@ mod tests {
             })
             .collect();
         assert!(compress(&data, data.len() - 4).is_none());
+    }
+
+    #[test]
+    fn liblzf_bytes() {
+        // What Redis 7.0.15's DUMP holds for 24 x "a" and 30 x "ab": no match at
+        // position 0 (`ref > in_data`), matches stop two bytes before the end.
+        let z = compress(&[b'a'; 24], 20).unwrap();
+        assert_eq!(
+            z,
+            vec![0x01, b'a', b'a', 0xe0, 0x0b, 0x00, 0x01, b'a', b'a']
+        );
+        let ab = b"ab".repeat(30);
+        let z = compress(&ab, 56).unwrap();
+        assert_eq!(
+            z,
+            vec![0x02, b'a', b'b', b'a', 0xe0, 0x2e, 0x01, 0x01, b'a', b'b']
+        );
+        // Literal runs are cut at 32 bytes; no match at position 0 (`ref > in_data`).
+        let mut v: Vec<u8> = (0..40u8).collect();
+        v.extend_from_slice(&(0..40u8).collect::<Vec<u8>>());
+        let z = compress(&v, v.len() - 4).unwrap();
+        assert_eq!(decompress(&z, v.len()).unwrap(), v);
+        assert_eq!(&z[..2], &[31, 0]);
     }
 
     #[test]

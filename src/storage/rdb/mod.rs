@@ -12,9 +12,8 @@
 //! bounded [`Reader`]. Decoders never panic and never allocate more than the remaining
 //! input justifies: every length is checked against the bytes left first.
 //!
-//! Streams: the stream types (15, 19, 21) are recognised and refused by [`decode`] with a
-//! clear error; the stream engineer adds one arm in `decode::load_object` and one in
-//! `encode::save_object` (the compiler points at the latter once `Value` has the variant).
+//! Streams: [`stream`] writes type 19 (Redis 7.0's listpack nodes, groups, PELs and
+//! consumers) and reads 15, 19 and 21.
 
 pub mod crc64;
 pub mod decode;
@@ -22,6 +21,7 @@ pub mod encode;
 pub mod intset;
 pub mod listpack;
 pub mod lzf;
+pub mod stream;
 pub mod ziplist;
 
 pub use decode::{load_object, LoadLimits};

@@ -191,6 +191,46 @@ fn describe() {
         Unit::Count,
         "Clients closed by client eviction (maxmemory-clients), per shard."
     );
+    describe_counter!(
+        "libellule_evicted_keys_total",
+        Unit::Count,
+        "Keys evicted to stay within maxmemory (cache mode), per shard."
+    );
+    describe_gauge!(
+        "libellule_memory_used_bytes",
+        Unit::Bytes,
+        "Bytes allocated by the process (jemalloc's count; INFO used_memory)."
+    );
+    describe_gauge!(
+        "libellule_memory_used_peak_bytes",
+        Unit::Bytes,
+        "The highest used memory seen (INFO used_memory_peak)."
+    );
+    describe_counter!(
+        "libellule_snapshots_total",
+        Unit::Count,
+        "Snapshots (SAVE, BGSAVE, schedules, shutdown) by outcome (ok, failed)."
+    );
+    describe_gauge!(
+        "libellule_snapshot_in_progress",
+        Unit::Count,
+        "1 while a snapshot is being written."
+    );
+    describe_gauge!(
+        "libellule_snapshot_last_duration_seconds",
+        Unit::Seconds,
+        "How long the last snapshot took (-1 before any)."
+    );
+    describe_gauge!(
+        "libellule_snapshot_last_success_timestamp_seconds",
+        Unit::Seconds,
+        "Unix time of the last successful snapshot (the start time before any)."
+    );
+    describe_gauge!(
+        "libellule_loading",
+        Unit::Count,
+        "1 while the snapshot is being loaded at start."
+    );
     describe_gauge!(
         "libellule_memory_rss_bytes",
         Unit::Bytes,
@@ -275,6 +315,14 @@ struct Global {
     uptime: Gauge,
     rss: Gauge,
     maxmemory: Gauge,
+    used: Gauge,
+    peak: Gauge,
+    saves_ok: Counter,
+    saves_failed: Counter,
+    save_running: Gauge,
+    save_duration: Gauge,
+    save_last_ok: Gauge,
+    loading: Gauge,
 }
 
 /// The latency histogram series of one command on one shard.
@@ -333,6 +381,7 @@ pub struct ShardMetrics {
     hits: Counter,
     misses: Counter,
     expired: Counter,
+    evicted: Counter,
     net_in: Counter,
     net_out: Counter,
     auth_failures: Counter,
@@ -358,6 +407,14 @@ impl ShardMetrics {
             uptime: metrics::gauge!("libellule_uptime_seconds"),
             rss: metrics::gauge!("libellule_memory_rss_bytes"),
             maxmemory: metrics::gauge!("libellule_maxmemory_bytes"),
+            used: metrics::gauge!("libellule_memory_used_bytes"),
+            peak: metrics::gauge!("libellule_memory_used_peak_bytes"),
+            saves_ok: metrics::counter!("libellule_snapshots_total", "outcome" => "ok"),
+            saves_failed: metrics::counter!("libellule_snapshots_total", "outcome" => "failed"),
+            save_running: metrics::gauge!("libellule_snapshot_in_progress"),
+            save_duration: metrics::gauge!("libellule_snapshot_last_duration_seconds"),
+            save_last_ok: metrics::gauge!("libellule_snapshot_last_success_timestamp_seconds"),
+            loading: metrics::gauge!("libellule_loading"),
         });
         ShardMetrics {
             connected: metrics::gauge!("libellule_connected_clients", "shard" => s()),
@@ -369,6 +426,7 @@ impl ShardMetrics {
             hits: metrics::counter!("libellule_keyspace_hits_total", "shard" => s()),
             misses: metrics::counter!("libellule_keyspace_misses_total", "shard" => s()),
             expired: metrics::counter!("libellule_expired_keys_total", "shard" => s()),
+            evicted: metrics::counter!("libellule_evicted_keys_total", "shard" => s()),
             net_in: metrics::counter!("libellule_net_input_bytes_total", "shard" => s()),
             net_out: metrics::counter!("libellule_net_output_bytes_total", "shard" => s()),
             auth_failures: metrics::counter!("libellule_auth_failures_total", "shard" => s()),
@@ -405,6 +463,7 @@ impl ShardMetrics {
         self.connections.absolute(st.total_connections);
         self.hits.absolute(st.keyspace_hits);
         self.misses.absolute(st.keyspace_misses);
+        self.evicted.absolute(st.evicted_keys);
         self.net_in.absolute(st.net_input_bytes);
         self.net_out.absolute(st.net_output_bytes);
         self.auth_failures.absolute(st.auth_failures);
@@ -472,6 +531,18 @@ impl ShardMetrics {
             g.uptime.set(d.started.elapsed().as_secs_f64().floor());
             g.rss.set(rss_bytes() as f64);
             g.maxmemory.set(d.config.maxmemory as f64);
+            g.used.set(crate::shard::memory::last().allocated as f64);
+            g.peak.set(crate::shard::memory::peak() as f64);
+            let (ok, failed) = crate::persistence::counts();
+            g.saves_ok.absolute(ok);
+            g.saves_failed.absolute(failed);
+            g.save_running
+                .set(f64::from(u8::from(crate::persistence::in_progress())));
+            g.save_duration
+                .set(crate::persistence::last_duration() as f64);
+            g.save_last_ok.set(crate::persistence::last_save() as f64);
+            g.loading
+                .set(f64::from(u8::from(crate::persistence::loading())));
         }
     }
 }

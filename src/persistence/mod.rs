@@ -88,6 +88,11 @@ pub fn last_try() -> u64 {
     LAST_TRY.load(Ordering::Relaxed)
 }
 
+/// Seconds the last save took (-1 before any).
+pub fn last_duration() -> i64 {
+    LAST_DURATION.load(Ordering::Relaxed)
+}
+
 /// Saves that succeeded and that failed since start.
 pub fn counts() -> (u64, u64) {
     (

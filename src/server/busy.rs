@@ -206,17 +206,7 @@ impl BusyDesk {
                     break;
                 }
                 if self.protect.get() && !super::net::peer_is_local(fd) {
-                    let msg = super::net::DENIED;
-                    // SAFETY: a socket we just accepted and own.
-                    unsafe {
-                        libc::send(
-                            fd,
-                            msg.as_ptr() as *const _,
-                            msg.len(),
-                            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                        );
-                        libc::close(fd);
-                    }
+                    super::net::send_and_close(fd, super::net::DENIED);
                     continue;
                 }
                 self.accepted.borrow_mut().push((fd, Held::default()));

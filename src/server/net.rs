@@ -636,16 +636,7 @@ impl NetLoop {
 
     /// Refuses a freshly accepted socket with `msg` and closes it.
     fn refuse(&mut self, fd: RawFd, msg: &[u8]) {
-        // SAFETY: fd is a freshly accepted socket we own.
-        unsafe {
-            libc::send(
-                fd,
-                msg.as_ptr() as *const _,
-                msg.len(),
-                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-            );
-            libc::close(fd);
-        }
+        send_and_close(fd, msg);
         self.shards.data.borrow_mut().stats.rejected_connections += 1;
     }
 
@@ -1160,6 +1151,21 @@ fn client_memory_limit(value: &str, maxmemory: u64) -> u64 {
 
 /// True when the peer is on the loopback interface (127.0.0.0/8, ::1, or an IPv4
 /// loopback mapped into IPv6) or a Unix socket: the clients protected mode lets in.
+/// Writes `msg` to a freshly accepted socket without waiting, then closes it (refusals:
+/// maxclients, protected mode).
+pub(crate) fn send_and_close(fd: RawFd, msg: &[u8]) {
+    // SAFETY: fd is a freshly accepted socket the caller owns and gives up here.
+    unsafe {
+        libc::send(
+            fd,
+            msg.as_ptr() as *const _,
+            msg.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
+        libc::close(fd);
+    }
+}
+
 pub(crate) fn peer_is_local(fd: RawFd) -> bool {
     let sock = std::mem::ManuallyDrop::new(unsafe {
         // SAFETY: borrowed only for the call; ManuallyDrop keeps the fd open.

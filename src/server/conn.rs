@@ -347,9 +347,9 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
                                 unreachable!("batched commands are keyed")
                             };
                             let view = item.args.view();
-                            let started = d.latency_clock();
-                            run_keyed_into(run, d, item.db, item.resp3, view, &mut out.buf, now);
-                            d.record_since(item.idx, started);
+                            d.timed(item.idx, |d| {
+                                run_keyed_into(run, d, item.db, item.resp3, view, &mut out.buf, now)
+                            });
                             out.ends.push((i, out.buf.len()));
                         }
                         rest.extend(iter);
@@ -768,10 +768,7 @@ pub async fn exec_keyed_remote(
             if keys_locked(spec, &attempt.view(), db, d) {
                 return None;
             }
-            let started = d.latency_clock();
-            let reply = run_keyed(run, d, db, resp3, attempt.view());
-            d.record_since(idx, started);
-            Some(reply)
+            Some(d.timed(idx, |d| run_keyed(run, d, db, resp3, attempt.view())))
         })
         .await;
     if let Some(reply) = first {
@@ -786,10 +783,7 @@ pub async fn exec_keyed_remote(
     let attempt = (*args).clone();
     let reply = shards
         .run_on(owner, move |d: &mut ShardData| {
-            let started = d.latency_clock();
-            let reply = run_keyed(run, d, db, resp3, attempt.view());
-            d.record_since(idx, started);
-            reply
+            d.timed(idx, |d| run_keyed(run, d, db, resp3, attempt.view()))
         })
         .await;
     shards.unlock(&groups).await;

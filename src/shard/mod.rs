@@ -481,6 +481,15 @@ impl ShardData {
         self.latency_tracking.then(Instant::now)
     }
 
+    /// Runs `f` (command `idx` on this shard) and records how long it took.
+    #[inline]
+    pub fn timed<R>(&mut self, idx: usize, f: impl FnOnce(&mut ShardData) -> R) -> R {
+        let started = self.latency_clock();
+        let r = f(self);
+        self.record_since(idx, started);
+        r
+    }
+
     /// Ends a command timed by [`ShardData::latency_clock`].
     #[inline]
     pub fn record_since(&mut self, idx: usize, start: Option<Instant>) {

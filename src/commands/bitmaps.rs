@@ -16,7 +16,7 @@ use crate::commands::{
 };
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::shard::{now_ms, ShardData};
-use crate::storage::Value;
+use crate::storage::{Value, ValueRef};
 
 /// Shorthand for a keyed command without a coordinator.
 const fn local(run: crate::commands::KeyedFn) -> Handler {
@@ -122,12 +122,13 @@ fn string_for_write<'a>(
             db.set(key, Value::Raw(vec![0; need]), 0);
             dirty = true;
         }
-        Some(e) if !e.value.is_string() => return Err(WRONGTYPE),
+        Some(e) if !e.value().is_string() => return Err(WRONGTYPE),
         Some(_) => {}
     }
     let buf = db
-        .peek(key, now)
-        .and_then(|e| e.value.make_raw())
+        .boxed_mut(key)
+        .and_then(|e| e.value_mut())
+        .and_then(Value::make_raw)
         .ok_or(WRONGTYPE)?;
     if buf.len() < need {
         buf.resize(need, 0);
@@ -187,7 +188,7 @@ fn getbit(ctx: &mut Ctx, args: Args) {
     };
     let byte = (off >> 3) as usize;
     let bit = e
-        .value
+        .value()
         .with_str(|s| s.get(byte).is_some_and(|b| b & (1 << (7 - (off & 7))) != 0));
     match bit {
         Some(b) => ctx.out.int(i64::from(b)),
@@ -257,7 +258,7 @@ fn bitcount(ctx: &mut Ctx, args: Args) {
         return ctx.out.int(0);
     };
     let out = &mut ctx.out;
-    let r = e.value.with_str(|s| -> Result<i64, &'static [u8]> {
+    let r = e.value().with_str(|s| -> Result<i64, &'static [u8]> {
         let len = s.len() as i64;
         let (start, end, isbit) = match args.len() {
             2 => (0, len - 1, false),
@@ -346,7 +347,7 @@ fn bitpos(ctx: &mut Ctx, args: Args) {
         return ctx.out.int(if bit { -1 } else { 0 });
     };
     let out = &mut ctx.out;
-    let r = e.value.with_str(|s| -> Result<i64, &'static [u8]> {
+    let r = e.value().with_str(|s| -> Result<i64, &'static [u8]> {
         let len = s.len() as i64;
         let mut end_given = false;
         let (start, end, isbit) = match args.len() {
@@ -484,7 +485,7 @@ fn store_bitop(d: &mut ShardData, db: usize, key: &[u8], res: Vec<u8>, now: u64)
 }
 
 /// A source's bytes: `Ok(None)` when missing, `Err` for a non-string.
-fn source_bytes(v: Option<&Value>) -> Result<Option<Vec<u8>>, ()> {
+fn source_bytes(v: Option<ValueRef<'_>>) -> Result<Option<Vec<u8>>, ()> {
     match v {
         None => Ok(None),
         Some(v) => v.with_str(|s| Some(s.to_vec())).ok_or(()),
@@ -500,7 +501,7 @@ fn bitop(ctx: &mut Ctx, args: Args) {
     let now = ctx.now_ms;
     let mut owned: Vec<Option<Vec<u8>>> = Vec::with_capacity(args.len() - 3);
     for i in 3..args.len() {
-        match source_bytes(lookup_read(ctx.shard, ctx.db, args.get(i), now).map(|e| &e.value)) {
+        match source_bytes(lookup_read(ctx.shard, ctx.db, args.get(i), now).map(|e| e.value())) {
             Ok(v) => owned.push(v),
             Err(()) => return ctx.out.error(WRONGTYPE),
         }
@@ -539,7 +540,7 @@ fn bitop_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     .map(|(i, k)| {
                         (
                             i,
-                            source_bytes(lookup_read(d, db, &k, now).map(|e| &e.value)),
+                            source_bytes(lookup_read(d, db, &k, now).map(|e| e.value())),
                         )
                     })
                     .collect::<Vec<_>>()
@@ -804,7 +805,7 @@ fn bitfield_generic(ctx: &mut Ctx, args: Args, ro: bool) {
             return reply_gets(&mut ctx.out, &ops, &[]);
         };
         let out = &mut ctx.out;
-        if e.value.with_str(|s| reply_gets(out, &ops, s)).is_none() {
+        if e.value().with_str(|s| reply_gets(out, &ops, s)).is_none() {
             ctx.out.error(WRONGTYPE);
         }
         return;

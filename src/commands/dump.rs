@@ -12,7 +12,7 @@ use crate::commands::{eq_ic, flags, parse_int, CommandSpec, Ctx, Handler, SYNTAX
 use crate::protocol::parse::Args;
 use crate::shard::ShardData;
 use crate::storage::rdb::{self, LoadLimits};
-use crate::storage::{Entry, Value};
+use crate::storage::{Detached, Value};
 
 /// DUMP and RESTORE, as Redis 7.0's COMMAND INFO describes them.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -82,7 +82,7 @@ fn dump(ctx: &mut Ctx, args: Args) {
     let Some(e) = lookup_read(ctx.shard, ctx.db, args.get(1), now) else {
         return ctx.out.null();
     };
-    let payload = rdb::dump_payload(&e.value, compress);
+    let payload = rdb::dump_payload(e.value(), compress);
     ctx.out.bulk(&payload);
 }
 
@@ -170,12 +170,11 @@ fn restore(ctx: &mut Ctx, args: Args) {
     }
     ctx.db().insert_entry(
         key,
-        Entry {
+        Detached {
             value,
             expire_at,
             access,
             freq: f,
-            snap_epoch: 0,
         },
     );
     ctx.shard.signal_key_ready(ctx.db, key);

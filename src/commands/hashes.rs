@@ -230,7 +230,7 @@ type Found<'a> = crate::commands::keys::Found<'a, Hash>;
 /// miss, stamps the access time).
 #[inline]
 fn read_hash<'s, 'a>(ctx: &'s mut Ctx<'a>, key: &[u8]) -> (Found<'s>, &'s mut ReplyWriter<'a>) {
-    crate::commands::keys::read_typed(ctx, key, Value::as_hash)
+    crate::commands::keys::read_typed(ctx, key, crate::storage::Entry::as_hash)
 }
 
 /// Writes a field and, with `with_value`, its value: as a 2-element array in RESP3 when
@@ -272,7 +272,7 @@ fn hset_generic(ctx: &mut Ctx, args: Args, hmset: bool) {
     let (db, out) = split(ctx);
     let created = match db.lookup(key, now) {
         Some(e) => {
-            let Some(h) = e.value.as_hash_mut() else {
+            let Some(h) = e.as_hash_mut() else {
                 return out.error(WRONGTYPE);
             };
             set_pairs(h, &args, lim)
@@ -310,7 +310,7 @@ fn hsetnx(ctx: &mut Ctx, args: Args) {
     let (db, out) = split(ctx);
     match db.lookup(key, now) {
         Some(e) => {
-            let Some(h) = e.value.as_hash_mut() else {
+            let Some(h) = e.as_hash_mut() else {
                 return out.error(WRONGTYPE);
             };
             if h.contains(field) {
@@ -402,7 +402,7 @@ fn hdel(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.int(0);
     };
-    let Some(h) = e.value.as_hash_mut() else {
+    let Some(h) = e.as_hash_mut() else {
         return out.error(WRONGTYPE);
     };
     let mut deleted = 0;
@@ -495,7 +495,7 @@ fn hincrby(ctx: &mut Ctx, args: Args) {
     let mut buf = itoa::Buffer::new();
     match db.lookup(key, now) {
         Some(e) => {
-            let Some(h) = e.value.as_hash_mut() else {
+            let Some(h) = e.as_hash_mut() else {
                 return out.error(WRONGTYPE);
             };
             let cur = match h.get(field) {
@@ -538,7 +538,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: Args) {
     let cur = match &entry {
         None => long_double::Num::from_i64(0),
         Some(e) => {
-            let Some(h) = e.value.as_hash() else {
+            let Some(h) = e.as_hash() else {
                 return out.error(WRONGTYPE);
             };
             match h.get(field) {
@@ -554,7 +554,7 @@ fn hincrbyfloat(ctx: &mut Ctx, args: Args) {
         return out.error(b"ERR increment would produce NaN or Infinity");
     };
     let text = long_double::format_human(&sum);
-    match entry.and_then(|e| e.value.as_hash_mut()) {
+    match entry.and_then(|e| e.as_hash_mut()) {
         Some(h) => {
             h.set(field, &text, lim);
         }

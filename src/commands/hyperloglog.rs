@@ -16,7 +16,7 @@ use crate::commands::{
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::shard::{now_ms, ShardData};
 use crate::storage::hyperloglog as hll;
-use crate::storage::{Db, Value};
+use crate::storage::{Db, Value, ValueRef};
 
 /// Shorthand for a keyed command without a coordinator.
 const fn local(run: crate::commands::KeyedFn) -> Handler {
@@ -95,11 +95,11 @@ pub fn sparse_max_bytes(shard: &ShardData) -> u64 {
 
 /// Redis's `isHLLObjectOrReply`: WRONGTYPE for non-strings, the HyperLogLog error for a
 /// string that is not a sketch (integer-encoded strings never are).
-pub fn check_hll(v: &Value) -> Result<(), &'static [u8]> {
+pub fn check_hll(v: ValueRef<'_>) -> Result<(), &'static [u8]> {
     if !v.is_string() {
         return Err(WRONGTYPE);
     }
-    if matches!(v, Value::Int(_)) {
+    if matches!(v, ValueRef::Int(_)) {
         return Err(NOT_HLL);
     }
     match v.with_str(hll::is_valid) {
@@ -109,7 +109,7 @@ pub fn check_hll(v: &Value) -> Result<(), &'static [u8]> {
 }
 
 /// Merges one source value into `max`; returns whether it is dense.
-fn merge_value(max: &mut [u8], v: &Value) -> Result<bool, &'static [u8]> {
+fn merge_value(max: &mut [u8], v: ValueRef<'_>) -> Result<bool, &'static [u8]> {
     check_hll(v)?;
     v.with_str(|s| {
         hll::merge_into(max, s).map_err(|_| INVALIDOBJ)?;
@@ -136,7 +136,7 @@ impl Union {
     }
 
     /// Adds one (possibly missing) source.
-    fn add(&mut self, v: Option<&Value>) -> Result<(), &'static [u8]> {
+    fn add(&mut self, v: Option<ValueRef<'_>>) -> Result<(), &'static [u8]> {
         if let Some(v) = v {
             self.dense |= merge_value(&mut self.max, v)?;
         }
@@ -166,14 +166,15 @@ fn pfadd(ctx: &mut Ctx, args: Args) {
             updated += 1;
         }
         Some(e) => {
-            if let Err(m) = check_hll(&e.value) {
+            if let Err(m) = check_hll(e.value()) {
                 return out.error(m);
             }
         }
     }
     let buf = db
-        .peek(key, now)
-        .and_then(|e| e.value.make_raw())
+        .boxed_mut(key)
+        .and_then(|e| e.value_mut())
+        .and_then(Value::make_raw)
         .expect("string present");
     let mut past = 0u8;
     for i in 2..args.len() {
@@ -203,7 +204,7 @@ fn pfcount(ctx: &mut Ctx, args: Args) {
         let mut u = Union::new();
         for i in 1..args.len() {
             let found = lookup_read(ctx.shard, ctx.db, args.get(i), now);
-            if let Err(m) = u.add(found.map(|e| &e.value)) {
+            if let Err(m) = u.add(found.map(|e| e.value())) {
                 return ctx.out.error(m);
             }
         }
@@ -213,10 +214,14 @@ fn pfcount(ctx: &mut Ctx, args: Args) {
     let Some(e) = lookup_read(ctx.shard, ctx.db, key, now) else {
         return ctx.out.int(0);
     };
-    if let Err(m) = check_hll(&e.value) {
+    if let Err(m) = check_hll(e.value()) {
         return ctx.out.error(m);
     }
-    let buf = e.value.make_raw().expect("string");
+    let buf = ctx.shard.dbs[ctx.db]
+        .boxed_mut(key)
+        .and_then(|e| e.value_mut())
+        .and_then(Value::make_raw)
+        .expect("string");
     if let Some(c) = hll::cached(buf) {
         return ctx.out.int(c as i64);
     }
@@ -244,7 +249,7 @@ async fn read_values(ctx: &AsyncCtx, db: usize, keys: &[&[u8]]) -> Vec<Option<Va
             let now = now_ms();
             items
                 .into_iter()
-                .map(|(i, k)| (i, lookup_read(d, db, &k, now).map(|e| e.value.clone())))
+                .map(|(i, k)| (i, lookup_read(d, db, &k, now).map(|e| e.value().to_value())))
                 .collect::<Vec<_>>()
         })
         .await;
@@ -269,7 +274,7 @@ fn pfcount_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         let mut buf = Vec::new();
         let mut out = ctx.writer(&mut buf);
         for v in &vals {
-            if let Err(m) = u.add(v.as_ref()) {
+            if let Err(m) = u.add(v.as_ref().map(ValueRef::from)) {
                 out.error(m);
                 return buf;
             }
@@ -299,8 +304,9 @@ fn store_union(
         dbm.set(key, Value::Raw(hll::new_sparse()), 0);
     }
     let buf = dbm
-        .peek(key, now)
-        .and_then(|e| e.value.make_raw())
+        .boxed_mut(key)
+        .and_then(|e| e.value_mut())
+        .and_then(Value::make_raw)
         .ok_or(WRONGTYPE)?;
     if u.dense {
         hll::to_dense(buf).map_err(|_| INVALIDOBJ)?;
@@ -322,7 +328,7 @@ fn pfmerge(ctx: &mut Ctx, args: Args) {
     let mut u = Union::new();
     for i in 1..args.len() {
         let found = lookup_read(ctx.shard, ctx.db, args.get(i), now);
-        if let Err(m) = u.add(found.map(|e| &e.value)) {
+        if let Err(m) = u.add(found.map(|e| e.value())) {
             return ctx.out.error(m);
         }
     }
@@ -346,7 +352,7 @@ fn pfmerge_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         let mut u = Union::new();
         let mut err = None;
         for v in &vals {
-            if let Err(m) = u.add(v.as_ref()) {
+            if let Err(m) = u.add(v.as_ref().map(ValueRef::from)) {
                 err = Some(m);
                 break;
             }
@@ -384,10 +390,14 @@ fn pfdebug(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.error(b"ERR The specified key does not exist");
     };
-    if let Err(m) = check_hll(&e.value) {
+    if let Err(m) = check_hll(e.value()) {
         return out.error(m);
     }
-    let buf = e.value.make_raw().expect("string");
+    let buf = db
+        .boxed_mut(key)
+        .and_then(|e| e.value_mut())
+        .and_then(Value::make_raw)
+        .expect("string");
     let arity_err = |out: &mut crate::protocol::reply::ReplyWriter| {
         let mut m = b"ERR Wrong number of arguments for the '".to_vec();
         m.extend_from_slice(sub);

@@ -19,7 +19,7 @@ use crate::protocol::parse::{Args, OwnedArgs};
 use crate::protocol::reply::ReplyWriter;
 use crate::shard::locks::LockKey;
 use crate::shard::{now_ms, ShardData};
-use crate::storage::{Db, Entry};
+use crate::storage::{Db, Detached, Entry};
 use rand::Rng;
 use std::collections::BTreeMap;
 
@@ -313,12 +313,12 @@ pub enum Found<'a, T> {
 pub fn read_typed<'s, 'a, T>(
     ctx: &'s mut Ctx<'a>,
     key: &[u8],
-    as_type: fn(&crate::storage::Value) -> Option<&T>,
+    as_type: fn(&Entry) -> Option<&T>,
 ) -> (Found<'s, T>, &'s mut ReplyWriter<'a>) {
     let now = ctx.now_ms;
     let found = match lookup_read(ctx.shard, ctx.db, key, now) {
         None => Found::Missing,
-        Some(e) => match as_type(&e.value) {
+        Some(e) => match as_type(e) {
             Some(v) => Found::Is(v),
             None => Found::WrongType,
         },
@@ -622,10 +622,10 @@ fn expire_generic(ctx: &mut Ctx, args: Args, relative: bool, seconds: bool) {
     let Some(e) = db.lookup(key, now) else {
         return out.int(0);
     };
-    let current: i64 = if e.expire_at == 0 {
+    let current: i64 = if e.expire_at() == 0 {
         -1
     } else {
-        e.expire_at as i64
+        e.expire_at() as i64
     };
     if f & EXPIRE_NX != 0 && current != -1 {
         return out.int(0);
@@ -677,10 +677,10 @@ fn ttl_generic(ctx: &mut Ctx, args: Args, ms: bool, absolute: bool) {
     let Some(e) = peek_read(ctx.shard, ctx.db, args.get(1), now) else {
         return ctx.out.int(-2);
     };
-    if e.expire_at == 0 {
+    if e.expire_at() == 0 {
         return ctx.out.int(-1);
     }
-    let at = e.expire_at as i64;
+    let at = e.expire_at() as i64;
     let t = (if absolute { at } else { at - now as i64 }).max(0);
     ctx.out.int(if ms { t } else { (t + 500) / 1000 });
 }
@@ -720,7 +720,7 @@ fn persist(ctx: &mut Ctx, args: Args) {
 /// `TYPE key`
 fn type_cmd(ctx: &mut Ctx, args: Args) {
     match peek_read(ctx.shard, ctx.db, args.get(1), ctx.now_ms) {
-        Some(e) => ctx.out.simple(e.value.value_type().name().as_bytes()),
+        Some(e) => ctx.out.simple(e.value().value_type().name().as_bytes()),
         None => ctx.out.simple(b"none"),
     }
 }
@@ -738,7 +738,7 @@ const DB_RANGE: &[u8] = b"ERR DB index is out of range";
 
 /// Installs a renamed/moved entry under `key`, keeping its last-access stamp (Redis moves
 /// the object itself, so OBJECT IDLETIME carries over).
-fn install_moved(db: &mut Db, key: &[u8], entry: Entry, now: u64) {
+fn install_moved(db: &mut Db, key: &[u8], entry: Detached, now: u64) {
     let access = entry.access;
     db.insert_entry(key, entry);
     if let Some(e) = db.peek(key, now) {
@@ -892,7 +892,7 @@ fn parse_copy(args: &Args, db: usize, dbnum: usize) -> Result<CopyOpts, &'static
 
 /// Writes `entry` as `key` of `db` unless the key exists and `replace` is false.
 /// Returns true when written.
-fn copy_install(d: &mut ShardData, db: usize, key: &[u8], entry: Entry, replace: bool) -> bool {
+fn copy_install(d: &mut ShardData, db: usize, key: &[u8], entry: Detached, replace: bool) -> bool {
     let now = now_ms();
     let target = &mut d.dbs[db];
     if target.lookup(key, now).is_some() && !replace {
@@ -914,7 +914,7 @@ fn copy(ctx: &mut Ctx, args: Args) {
     let Some(e) = lookup_read(ctx.shard, ctx.db, args.get(1), now) else {
         return ctx.out.int(0);
     };
-    let entry = e.clone();
+    let entry = e.to_detached();
     let target = &mut ctx.shard.dbs[o.dst_db];
     let dst = args.get(2);
     if target.lookup(dst, now).is_some() && !o.replace {
@@ -947,7 +947,7 @@ fn copy_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         let cloned = ctx
             .shards
             .run_on(src_shard, move |d| {
-                lookup_read(d, db, &src, now_ms()).map(|e| e.clone())
+                lookup_read(d, db, &src, now_ms()).map(|e| e.to_detached())
             })
             .await;
         let done = match cloned {
@@ -1073,10 +1073,10 @@ fn object(ctx: &mut Ctx, args: Args) {
         return ctx.out.null();
     };
     match sub {
-        "encoding" => ctx.out.bulk(e.value.encoding().as_bytes()),
+        "encoding" => ctx.out.bulk(e.value().encoding().as_bytes()),
         "refcount" => {
             let shared_int =
-                matches!(e.value, crate::storage::Value::Int(v) if (0..10000).contains(&v));
+                matches!(e.value(), crate::storage::ValueRef::Int(v) if (0..10000).contains(&v));
             ctx.out.int(if shared_int && shared {
                 SHARED_REFCOUNT
             } else {
@@ -1259,7 +1259,7 @@ fn scan_shard(
         if let Some(t) = type_name {
             // Redis looks the key up to learn its type, which counts as a keyspace hit.
             stats.keyspace_hits += 1;
-            if !t.eq_ignore_ascii_case(e.value.value_type().name().as_bytes()) {
+            if !t.eq_ignore_ascii_case(e.value().value_type().name().as_bytes()) {
                 return;
             }
         }

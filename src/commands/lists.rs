@@ -329,7 +329,7 @@ fn push_elems<'e>(
     let table = &mut d.dbs[db];
     let len = match table.lookup(key, now) {
         Some(e) => {
-            let Some(l) = e.value.as_list_mut() else {
+            let Some(l) = e.as_list_mut() else {
                 return Err(());
             };
             for x in elems {
@@ -361,7 +361,7 @@ fn after_removal(d: &mut ShardData, db: usize, key: &[u8], event: &'static str, 
     d.modified(db, key, b'l', event);
     let empty = d.dbs[db]
         .peek(key, now)
-        .and_then(|e| e.value.as_list())
+        .and_then(|e| e.as_list())
         .is_some_and(|l| l.is_empty());
     if empty {
         d.dbs[db].remove(key, now);
@@ -382,7 +382,7 @@ fn pop_elems(
     let mut out = Vec::new();
     if let Some(l) = d.dbs[db]
         .lookup(key, now)
-        .and_then(|e| e.value.as_list_mut())
+        .and_then(|e| e.as_list_mut())
     {
         let n = count.min(l.len());
         out.reserve(n);
@@ -409,7 +409,7 @@ enum Probe {
 fn probe(d: &mut ShardData, db: usize, key: &[u8], now: u64) -> Probe {
     match d.dbs[db].lookup(key, now) {
         None => Probe::Missing,
-        Some(e) => match e.value.as_list() {
+        Some(e) => match e.as_list() {
             Some(l) => Probe::List(l.len()),
             None => Probe::WrongType,
         },
@@ -531,7 +531,7 @@ type Found<'a> = crate::commands::keys::Found<'a, List>;
 /// miss, stamps the access time).
 #[inline]
 fn read_list<'s, 'a>(ctx: &'s mut Ctx<'a>, key: &[u8]) -> (Found<'s>, &'s mut ReplyWriter<'a>) {
-    crate::commands::keys::read_typed(ctx, key, Value::as_list)
+    crate::commands::keys::read_typed(ctx, key, crate::storage::Entry::as_list)
 }
 
 /// `LLEN key`
@@ -718,7 +718,7 @@ fn lset(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.error(NO_SUCH_KEY);
     };
-    let Some(l) = e.value.as_list_mut() else {
+    let Some(l) = e.as_list_mut() else {
         return out.error(WRONGTYPE);
     };
     let Some(index) = parse_int(args.get(2)) else {
@@ -747,7 +747,7 @@ fn linsert(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.int(0);
     };
-    let Some(l) = e.value.as_list_mut() else {
+    let Some(l) = e.as_list_mut() else {
         return out.error(WRONGTYPE);
     };
     let Some(pos) = l.position(args.get(3)) else {
@@ -768,7 +768,7 @@ fn lrem(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.int(0);
     };
-    let Some(l) = e.value.as_list_mut() else {
+    let Some(l) = e.as_list_mut() else {
         return out.error(WRONGTYPE);
     };
     let max = usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX);
@@ -794,7 +794,7 @@ fn ltrim(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.ok();
     };
-    let Some(l) = e.value.as_list_mut() else {
+    let Some(l) = e.as_list_mut() else {
         return out.error(WRONGTYPE);
     };
     let len = l.len();
@@ -834,7 +834,7 @@ fn lmove_local(
     }
     let value = d.dbs[db]
         .lookup(src, now)
-        .and_then(|e| e.value.as_list_mut())
+        .and_then(|e| e.as_list_mut())
         .and_then(|l| l.pop(from))
         .expect("non-empty list");
     // The push goes first (so LMOVE of a one-element list onto itself keeps it).

@@ -4,7 +4,7 @@
 use super::{arity_error, eq_ic, parse_int, AsyncCtx, CommandSpec, Handler, ReplyFuture};
 use crate::protocol::parse::OwnedArgs;
 use crate::shard::memory::{self as mem, AllocStats};
-use crate::storage::{CompactKey, Entry, Value};
+use crate::storage::{Entry, Value};
 
 /// The MEMORY command.
 pub static COMMANDS: [CommandSpec; 1] = [CommandSpec::new(
@@ -50,18 +50,17 @@ fn alloc_size(n: usize) -> usize {
 /// Bytes one key costs: its share of the table (entry slot and index), the key's and
 /// the value's heap allocations, and its slot in the TTL table if it has one.
 pub fn key_usage(key: &[u8], entry: &Entry, table_share: usize, ttl_share: usize) -> usize {
-    let key_heap = alloc_size(CompactKey::new(key).heap_size());
-    let value_heap = match &entry.value {
-        Value::Str(b) => alloc_size(b.len()),
-        Value::Raw(v) => alloc_size(v.capacity()),
-        v => v.heap_size(),
+    let _ = key;
+    // The entry's block (header, key, inline value) and what a boxed value owns.
+    let block = alloc_size(entry.block_size());
+    let value_heap = match entry.boxed_value() {
+        Some(Value::Raw(v)) => alloc_size(v.capacity()),
+        Some(Value::Str(b)) => alloc_size(b.len()),
+        Some(v) => v.heap_size(),
+        None => 0,
     };
-    let ttl = if entry.expire_at != 0 {
-        ttl_share + key_heap
-    } else {
-        0
-    };
-    table_share + key_heap + value_heap + ttl
+    let ttl = if entry.expire_at() != 0 { ttl_share } else { 0 };
+    table_share + block + value_heap + ttl
 }
 
 fn memory(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {

@@ -15,7 +15,7 @@ use crate::commands::{
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::scripting::engine::{self, run_script, KillOutcome, ScriptCall};
 use crate::shard::ShardData;
-use crate::storage::db::Entry;
+use crate::storage::Detached;
 use std::collections::BTreeMap;
 
 /// SCRIPT KILL's reply when the running script has written.
@@ -196,7 +196,7 @@ async fn eval_elsewhere(ctx: AsyncCtx, call: ScriptCall) -> Vec<u8> {
 }
 
 /// Lent entries: (db, key, entry) per owning shard.
-type Lent = BTreeMap<usize, Vec<(usize, Vec<u8>, Option<Entry>)>>;
+type Lent = BTreeMap<usize, Vec<(usize, Vec<u8>, Option<Detached>)>>;
 
 /// A script whose declared keys span shards: with every key locked, moves the remote
 /// keys' entries to this shard, runs the script here, and moves them back (created,

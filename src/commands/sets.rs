@@ -200,7 +200,7 @@ type Found<'a> = crate::commands::keys::Found<'a, Set>;
 /// miss, stamps the access time).
 #[inline]
 fn read_set<'s, 'a>(ctx: &'s mut Ctx<'a>, key: &[u8]) -> (Found<'s>, &'s mut ReplyWriter<'a>) {
-    crate::commands::keys::read_typed(ctx, key, Value::as_set)
+    crate::commands::keys::read_typed(ctx, key, crate::storage::Entry::as_set)
 }
 
 /// Writes the empty-scan reply (`0` and no elements).
@@ -222,7 +222,7 @@ fn sadd(ctx: &mut Ctx, args: Args) {
     let (db, out) = split(ctx);
     let added = match db.lookup(key, now) {
         Some(e) => {
-            let Some(s) = e.value.as_set_mut() else {
+            let Some(s) = e.as_set_mut() else {
                 return out.error(WRONGTYPE);
             };
             (2..args.len()).filter(|&i| s.add(args.get(i), max)).count()
@@ -248,7 +248,7 @@ fn srem(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.int(0);
     };
-    let Some(s) = e.value.as_set_mut() else {
+    let Some(s) = e.as_set_mut() else {
         return out.error(WRONGTYPE);
     };
     let mut deleted = 0;
@@ -332,7 +332,7 @@ fn spop(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.null();
     };
-    let Some(s) = e.value.as_set_mut() else {
+    let Some(s) = e.as_set_mut() else {
         return out.error(WRONGTYPE);
     };
     let popped = s.pop_random(&mut rand::thread_rng());
@@ -360,7 +360,7 @@ fn spop_count(ctx: &mut Ctx, args: Args) {
     let Some(e) = db.lookup(key, now) else {
         return out.set(0);
     };
-    let Some(s) = e.value.as_set_mut() else {
+    let Some(s) = e.as_set_mut() else {
         return out.error(WRONGTYPE);
     };
     if count == 0 {
@@ -696,7 +696,7 @@ fn store_result(
 fn check_sources(d: &mut ShardData, db: usize, keys: &[&[u8]], now: u64) -> bool {
     for k in keys {
         if let Some(e) = lookup_read(d, db, k, now) {
-            if e.value.as_set().is_none() {
+            if e.as_set().is_none() {
                 return false;
             }
         }
@@ -715,7 +715,7 @@ fn setop_local(ctx: &mut Ctx, kind: Kind, dst: Option<&[u8]>, src: &[&[u8]]) {
     let db = &ctx.shard.dbs[ctx.db];
     let sets: Vec<Option<&Set>> = src
         .iter()
-        .map(|k| db.get(k, now).and_then(|e| e.value.as_set()))
+        .map(|k| db.get(k, now).and_then(|e| e.as_set()))
         .collect();
     match compute(kind, src, &sets, dst.is_some(), max, resp3) {
         Outcome::Reply(bytes) => ctx.out.raw(&bytes),
@@ -845,7 +845,7 @@ async fn setop_cross(
                 .map(|(i, k)| {
                     let r: Read = match lookup_read(d, db, &k, now) {
                         None => Ok(None),
-                        Some(e) => match e.value.as_set() {
+                        Some(e) => match e.as_set() {
                             Some(s) => Ok(Some(s.clone())),
                             None => Err(()),
                         },
@@ -963,12 +963,12 @@ fn smove(ctx: &mut Ctx, args: Args) {
     // Redis looks both keys up (for writing) before checking either type.
     let dst_state = match db.lookup(dst, now) {
         None => None,
-        Some(e) => Some(e.value.as_set().is_some()),
+        Some(e) => Some(e.as_set().is_some()),
     };
     let Some(e) = db.lookup(src, now) else {
         return out.int(0);
     };
-    let Some(s) = e.value.as_set_mut() else {
+    let Some(s) = e.as_set_mut() else {
         return out.error(WRONGTYPE);
     };
     if dst_state == Some(false) {
@@ -984,7 +984,7 @@ fn smove(ctx: &mut Ctx, args: Args) {
     if emptied {
         db.remove(src, now);
     }
-    let added = match db.lookup(dst, now).and_then(|e| e.value.as_set_mut()) {
+    let added = match db.lookup(dst, now).and_then(|e| e.as_set_mut()) {
         Some(d) => d.add(m, max),
         None => {
             let mut d = Set::new_for(m);
@@ -1026,7 +1026,7 @@ fn smove_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             .shards
             .run_on(dst_shard, move |d| match d.dbs[db].lookup(&k, now_ms()) {
                 None => DstState::Missing,
-                Some(e) if e.value.as_set().is_some() => DstState::Set,
+                Some(e) if e.as_set().is_some() => DstState::Set,
                 Some(_) => DstState::WrongType,
             })
             .await;
@@ -1039,7 +1039,7 @@ fn smove_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 let Some(e) = d.dbs[db].lookup(&k, now) else {
                     return Some(false);
                 };
-                let s = e.value.as_set_mut()?;
+                let s = e.as_set_mut()?;
                 if dst_state == DstState::WrongType {
                     return None;
                 }
@@ -1068,7 +1068,7 @@ fn smove_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                         let now = now_ms();
                         let added = match d.dbs[db]
                             .lookup(&dst, now)
-                            .and_then(|e| e.value.as_set_mut())
+                            .and_then(|e| e.as_set_mut())
                         {
                             Some(s) => s.add(&m, max),
                             None => {

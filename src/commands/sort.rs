@@ -205,11 +205,8 @@ fn lookup_pattern(
     key.extend_from_slice(post);
     let e = lookup_read(d, db, &key, now)?;
     match field {
-        Some(f) => match &e.value {
-            Value::Hash(h) => h.get(f).map(|v| v.to_vec()),
-            _ => None,
-        },
-        None => e.value.with_str(|s| s.to_vec()),
+        Some(f) => e.as_hash().and_then(|h| h.get(f).map(|v| v.to_vec())),
+        None => e.value().with_str(|s| s.to_vec()),
     }
 }
 
@@ -302,13 +299,13 @@ fn compute(
     let mut all: Vec<Vec<u8>> = Vec::new();
     let mut zpairs: Vec<Vec<u8>> = Vec::new();
     if let Some(e) = lookup_read(d, db, key, now) {
-        match &mut e.value {
-            Value::List(l) => all = l.iter().map(|x| x.to_vec()).collect(),
-            Value::Set(s) => {
+        match e.value_mut() {
+            Some(Value::List(l)) => all = l.iter().map(|x| x.to_vec()).collect(),
+            Some(Value::Set(s)) => {
                 kind = Kind::Set;
                 all = s.iter().map(|m| m.to_vec()).collect();
             }
-            Value::ZSet(z) => {
+            Some(Value::ZSet(z)) => {
                 kind = Kind::ZSet;
                 z.convert_to_skiplist();
                 zpairs = z.iter().map(|(m, _)| m.to_vec()).collect();

@@ -281,7 +281,7 @@ fn find<'s>(
     };
     match e {
         None => Ok(None),
-        Some(e) => e.value.as_stream_mut().map(Some).ok_or(()),
+        Some(e) => e.as_stream_mut().map(Some).ok_or(()),
     }
 }
 
@@ -464,7 +464,7 @@ fn xadd(ctx: &mut Ctx, args: Args) {
     let fields: Vec<&[u8]> = (fpos..args.len()).map(|i| args.get(i)).collect();
     let s = ctx.shard.dbs[db]
         .lookup(key, now)
-        .and_then(|e| e.value.as_stream_mut())
+        .and_then(|e| e.as_stream_mut())
         .expect("a stream");
     if s.last_id == StreamId::MAX {
         return ctx
@@ -656,7 +656,7 @@ fn serve_key(
     let mut created = false;
     let r = match d.dbs[db]
         .lookup(key, now)
-        .and_then(|e| e.value.as_stream_mut())
+        .and_then(|e| e.as_stream_mut())
     {
         None => Ok(None),
         Some(s) => serve_stream(s, from, req, blocked, now, &mut created),
@@ -808,7 +808,7 @@ impl BlockOp for StreamRead {
 
     fn ready(&self, d: &mut ShardData, db: usize, key: &[u8]) -> bool {
         let now = now_ms();
-        let Some(s) = d.dbs[db].peek(key, now).and_then(|e| e.value.as_stream()) else {
+        let Some(s) = d.dbs[db].peek(key, now).and_then(|e| e.as_stream()) else {
             return false;
         };
         match (&self.req.group, self.start_for(key)) {
@@ -1196,7 +1196,7 @@ fn xgroup(ctx: &mut Ctx, args: Args) {
     fn stream<'c>(ctx: &'c mut Ctx, key: &[u8], now: u64) -> &'c mut Stream {
         ctx.shard.dbs[ctx.db]
             .lookup(key, now)
-            .and_then(|e| e.value.as_stream_mut())
+            .and_then(|e| e.as_stream_mut())
             .expect("a stream")
     }
     match sub {

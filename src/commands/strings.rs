@@ -18,7 +18,7 @@ use crate::commands::{
 use crate::protocol::parse::{Args, OwnedArgs};
 use crate::protocol::reply::ReplyWriter;
 use crate::shard::{now_ms, ShardData};
-use crate::storage::Value;
+use crate::storage::{Value, ValueRef};
 
 /// The string commands, as Redis 7.0's COMMAND INFO describes them.
 pub static COMMANDS: &[CommandSpec] = &[
@@ -272,12 +272,13 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 /// Writes a string value as a bulk reply. Returns false (writing nothing) for non-strings.
 #[inline]
-fn reply_string(out: &mut ReplyWriter, v: &Value) -> bool {
-    if let Value::Int(i) = v {
-        out.bulk_int(*i);
-        return true;
+fn reply_string(out: &mut ReplyWriter, v: ValueRef<'_>) -> bool {
+    match v {
+        ValueRef::Int(i) => out.bulk_int(i),
+        ValueRef::Str(s) => out.bulk(s),
+        ValueRef::Boxed(_) => return false,
     }
-    v.with_str(|s| out.bulk(s)).is_some()
+    true
 }
 
 /// Redis's `proto-max-bulk-len` as this shard's configuration has it.
@@ -462,7 +463,7 @@ fn set_generic(
                 found = false;
             }
             Some(e) => {
-                if !reply_string(&mut ctx.out, &e.value) {
+                if !reply_string(&mut ctx.out, e.value()) {
                     ctx.out.error(WRONGTYPE);
                     return;
                 }
@@ -516,7 +517,7 @@ fn get_generic(ctx: &mut Ctx, key: &[u8]) -> bool {
             true
         }
         Some(e) => {
-            if reply_string(&mut ctx.out, &e.value) {
+            if reply_string(&mut ctx.out, e.value()) {
                 true
             } else {
                 ctx.out.error(WRONGTYPE);
@@ -601,7 +602,7 @@ fn getdel(ctx: &mut Ctx, args: Args) {
     match lookup_read(ctx.shard, ctx.db, key, now) {
         None => ctx.out.null(),
         Some(e) => {
-            if !reply_string(&mut ctx.out, &e.value) {
+            if !reply_string(&mut ctx.out, e.value()) {
                 return ctx.out.error(WRONGTYPE);
             }
             ctx.db().remove(key, now);
@@ -621,7 +622,7 @@ fn getex(ctx: &mut Ctx, args: Args) {
     let Some(e) = lookup_read(ctx.shard, ctx.db, key, now) else {
         return ctx.out.null();
     };
-    if !e.value.is_string() {
+    if !e.value().is_string() {
         return ctx.out.error(WRONGTYPE);
     }
     let mut at = 0;
@@ -631,7 +632,7 @@ fn getex(ctx: &mut Ctx, args: Args) {
             Err(err) => return expire_err_reply(&mut ctx.out, err, args.get(0)),
         }
     }
-    reply_string(&mut ctx.out, &e.value);
+    reply_string(&mut ctx.out, e.value());
     let db = ctx.db();
     if f & (opt::EXAT | opt::PXAT) != 0 && at <= now {
         db.remove(key, now);
@@ -655,7 +656,7 @@ fn mget(ctx: &mut Ctx, args: Args) {
     for i in 1..args.len() {
         match lookup_read(ctx.shard, ctx.db, args.get(i), ctx.now_ms) {
             Some(e) => {
-                if !reply_string(&mut ctx.out, &e.value) {
+                if !reply_string(&mut ctx.out, e.value()) {
                     ctx.out.null();
                 }
             }
@@ -667,10 +668,10 @@ fn mget(ctx: &mut Ctx, args: Args) {
 /// The value of one MGET key, read on its shard (`None` = nil).
 fn mget_one(d: &mut ShardData, db: usize, key: &[u8], now: u64) -> Option<Vec<u8>> {
     let e = lookup_read(d, db, key, now)?;
-    if !e.value.is_string() {
+    if !e.value().is_string() {
         return None;
     }
-    e.value.with_str(|s| s.to_vec())
+    e.value().with_str(|s| s.to_vec())
 }
 
 /// Cross-shard MGET: reads every shard's keys under the key locks, replies in argument
@@ -852,11 +853,11 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) {
     let (db, out) = split(ctx);
     let result = match db.lookup(key, now) {
         Some(e) => {
-            if !e.value.is_string() {
+            if !e.value().is_string() {
                 return out.error(WRONGTYPE);
             }
-            let cur = match &e.value {
-                Value::Int(i) => Some(*i),
+            let cur = match e.value() {
+                ValueRef::Int(i) => Some(i),
                 v => v.with_str(crate::protocol::reply::parse_i64).flatten(),
             };
             let Some(cur) = cur else {
@@ -865,7 +866,9 @@ fn incr_decr(ctx: &mut Ctx, key: &[u8], by: i64) {
             let Some(new) = cur.checked_add(by) else {
                 return out.error(OVERFLOW);
             };
-            e.value = Value::Int(new);
+            if !e.set_int_in_place(new) {
+                db.replace_value(key, Value::Int(new));
+            }
             new
         }
         None => {
@@ -912,13 +915,14 @@ fn incrbyfloat(ctx: &mut Ctx, args: Args) {
     let now = ctx.now_ms;
     let (db, out) = split(ctx);
     let entry = db.lookup(key, now);
+    let exists = entry.is_some();
     let cur = match &entry {
         Some(e) => {
-            if !e.value.is_string() {
+            if !e.value().is_string() {
                 return out.error(WRONGTYPE);
             }
-            let v = match &e.value {
-                Value::Int(i) => Some(long_double::Num::from_i64(*i)),
+            let v = match e.value() {
+                ValueRef::Int(i) => Some(long_double::Num::from_i64(i)),
                 v => v.with_str(long_double::parse).flatten(),
             };
             match v {
@@ -937,9 +941,10 @@ fn incrbyfloat(ctx: &mut Ctx, args: Args) {
     let text = long_double::format_human(&sum);
     out.bulk(&text);
     let value = Value::from_str_bytes(&text);
-    match entry {
-        Some(e) => e.value = value,
-        None => db.set(key, value, 0),
+    if exists {
+        db.replace_value(key, value);
+    } else {
+        db.set(key, value, 0);
     }
     ctx.modified(key, b'$', "incrbyfloat");
 }
@@ -1532,19 +1537,19 @@ fn append(ctx: &mut Ctx, args: Args) {
     let now = ctx.now_ms;
     let max = max_string_len(ctx.shard);
     let (db, out) = split(ctx);
-    match db.lookup(key, now) {
+    match db.lookup_boxed(key, now) {
         None => {
             db.set(key, Value::from_bytes(tail), 0);
             out.int(tail.len() as i64);
         }
         Some(e) => {
-            let Some(cur) = e.value.str_len() else {
+            let Some(cur) = e.value().str_len() else {
                 return out.error(WRONGTYPE);
             };
             if (cur as u64).saturating_add(tail.len() as u64) > max {
                 return out.error(b"ERR string exceeds maximum allowed size (proto-max-bulk-len)");
             }
-            let Some(buf) = e.value.make_raw() else {
+            let Some(buf) = e.value_mut().and_then(Value::make_raw) else {
                 return out.error(WRONGTYPE);
             };
             buf.extend_from_slice(tail);
@@ -1558,7 +1563,7 @@ fn append(ctx: &mut Ctx, args: Args) {
 fn strlen(ctx: &mut Ctx, args: Args) {
     match lookup_read(ctx.shard, ctx.db, args.get(1), ctx.now_ms) {
         None => ctx.out.int(0),
-        Some(e) => match e.value.str_len() {
+        Some(e) => match e.value().str_len() {
             Some(n) => ctx.out.int(n as i64),
             None => ctx.out.error(WRONGTYPE),
         },
@@ -1599,7 +1604,7 @@ fn getrange(ctx: &mut Ctx, args: Args) {
         return ctx.out.bulk(b"");
     };
     let out = &mut ctx.out;
-    let done = e.value.with_str(|s| match range_of(start, end, s.len()) {
+    let done = e.value().with_str(|s| match range_of(start, end, s.len()) {
         Some((a, b)) => out.bulk(&s[a..=b]),
         None => out.bulk(b""),
     });
@@ -1623,7 +1628,7 @@ fn setrange(ctx: &mut Ctx, args: Args) {
     let too_big = check_string_len(ctx.shard, offset, patch.len() as u64);
     let (db, out) = split(ctx);
     let total = offset as usize + patch.len();
-    match db.lookup(key, now) {
+    match db.lookup_boxed(key, now) {
         None => {
             if patch.is_empty() {
                 return out.int(0);
@@ -1639,7 +1644,7 @@ fn setrange(ctx: &mut Ctx, args: Args) {
             ctx.modified(key, b'$', "setrange");
         }
         Some(e) => {
-            let Some(olen) = e.value.str_len() else {
+            let Some(olen) = e.value().str_len() else {
                 return out.error(WRONGTYPE);
             };
             if patch.is_empty() {
@@ -1648,7 +1653,7 @@ fn setrange(ctx: &mut Ctx, args: Args) {
             if let Err(m) = too_big {
                 return out.error(m);
             }
-            let Some(buf) = e.value.make_raw() else {
+            let Some(buf) = e.value_mut().and_then(Value::make_raw) else {
                 return out.error(WRONGTYPE);
             };
             if buf.len() < total {
@@ -1676,7 +1681,7 @@ type LcsInput = Result<Option<Vec<u8>>, ()>;
 fn lcs_fetch(d: &mut ShardData, db: usize, key: &[u8], now: u64) -> LcsInput {
     match lookup_read(d, db, key, now) {
         None => Ok(None),
-        Some(e) => e.value.with_str(|s| Some(s.to_vec())).ok_or(()),
+        Some(e) => e.value().with_str(|s| Some(s.to_vec())).ok_or(()),
     }
 }
 

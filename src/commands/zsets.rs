@@ -217,7 +217,7 @@ type Found<'a> = crate::commands::keys::Found<'a, ZSet>;
 /// miss, stamps the access time).
 #[inline]
 fn read_zset<'s, 'a>(ctx: &'s mut Ctx<'a>, key: &[u8]) -> (Found<'s>, &'s mut ReplyWriter<'a>) {
-    crate::commands::keys::read_typed(ctx, key, Value::as_zset)
+    crate::commands::keys::read_typed(ctx, key, crate::storage::Entry::as_zset)
 }
 
 /// Writes a member and, with `with_score`, its score: as a 2-element array in RESP3,
@@ -516,7 +516,7 @@ fn delete_if_empty(ctx: &mut Ctx, key: &[u8]) -> bool {
     let empty = ctx
         .db()
         .lookup(key, now)
-        .and_then(|e| e.value.as_zset())
+        .and_then(|e| e.as_zset())
         .is_some_and(|z| z.is_empty());
     if empty {
         ctx.db().remove(key, now);
@@ -583,14 +583,14 @@ fn zadd_generic(ctx: &mut Ctx, args: Args, mut incr: bool) {
     let now = ctx.now_ms;
     let db = &mut ctx.shard.dbs[ctx.db];
     match db.lookup(key, now) {
-        Some(e) if e.value.as_zset().is_none() => return ctx.out.error(WRONGTYPE),
+        Some(e) if e.as_zset().is_none() => return ctx.out.error(WRONGTYPE),
         Some(_) => {}
         None if xx => {
             return if incr { ctx.out.null() } else { ctx.out.int(0) };
         }
         None => db.set(key, Value::from_zset(ZSet::new()), 0),
     }
-    let Some(z) = db.lookup(key, now).and_then(|e| e.value.as_zset_mut()) else {
+    let Some(z) = db.lookup(key, now).and_then(|e| e.as_zset_mut()) else {
         return ctx.out.error(WRONGTYPE);
     };
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
@@ -669,7 +669,7 @@ fn zrem(ctx: &mut Ctx, args: Args) {
     let Some(e) = ctx.db().lookup(key, now) else {
         return ctx.out.int(0);
     };
-    let Some(z) = e.value.as_zset_mut() else {
+    let Some(z) = e.as_zset_mut() else {
         return ctx.out.error(WRONGTYPE);
     };
     let mut deleted = 0;
@@ -993,7 +993,7 @@ pub type Pairs = Vec<(Vec<u8>, f64)>;
 fn read_range(d: &mut ShardData, db: usize, key: &[u8], spec: &RangeSpec) -> Result<Pairs, ()> {
     match lookup_read(d, db, key, now_ms()) {
         None => Ok(Vec::new()),
-        Some(e) => match e.value.as_zset() {
+        Some(e) => match e.as_zset() {
             Some(z) => Ok(select(z, spec)
                 .into_iter()
                 .map(|(m, s)| (m.to_vec(), s))
@@ -1139,7 +1139,7 @@ fn zremrange_generic(ctx: &mut Ctx, args: Args, fixed: Fixed) {
     let Some(e) = ctx.db().lookup(key, now) else {
         return ctx.out.int(0);
     };
-    let Some(z) = e.value.as_zset_mut() else {
+    let Some(z) = e.as_zset_mut() else {
         return ctx.out.error(WRONGTYPE);
     };
     let (lo, hi) = match &kind {
@@ -1206,7 +1206,7 @@ fn pop_on(d: &mut ShardData, db: usize, key: &[u8], how: Pop, out: &mut ReplyWri
     } = how;
     let now = now_ms();
     let e = d.dbs[db].lookup(key, now)?;
-    let Some(z) = e.value.as_zset_mut() else {
+    let Some(z) = e.as_zset_mut() else {
         out.error(WRONGTYPE);
         return Some(());
     };
@@ -1567,10 +1567,10 @@ pub enum Input {
 pub fn read_input(d: &mut ShardData, db: usize, key: &[u8]) -> Input {
     match lookup_read(d, db, key, now_ms()) {
         None => Input::Missing,
-        Some(e) => match &e.value {
-            Value::ZSet(z) => Input::Pairs(z.iter().map(|(m, s)| (m.to_vec(), s)).collect()),
+        Some(e) => match e.value_mut() {
+            Some(Value::ZSet(z)) => Input::Pairs(z.iter().map(|(m, s)| (m.to_vec(), s)).collect()),
             // Redis accepts plain sets: every member with score 1.
-            Value::Set(set) => Input::Pairs(
+            Some(Value::Set(set)) => Input::Pairs(
                 set.iter()
                     .map(|m| (m.with_bytes(|b| b.to_vec()), 1.0))
                     .collect(),
@@ -2054,14 +2054,14 @@ impl crate::shard::blocking::BlockOp for ZsetPop {
     fn ready(&self, d: &mut ShardData, db: usize, key: &[u8]) -> bool {
         d.dbs[db]
             .peek(key, now_ms())
-            .and_then(|e| e.value.as_zset())
+            .and_then(|e| e.as_zset())
             .is_some_and(|z| !z.is_empty())
     }
 
     fn take(&self, d: &mut ShardData, db: usize, key: &[u8], first: bool) -> Option<ZTaken> {
         let now = now_ms();
         let e = d.dbs[db].lookup(key, now)?;
-        let Some(z) = e.value.as_zset_mut() else {
+        let Some(z) = e.as_zset_mut() else {
             return first.then_some(ZTaken::WrongType);
         };
         let mut out = Vec::new();
@@ -2091,7 +2091,7 @@ impl crate::shard::blocking::BlockOp for ZsetPop {
         let now = now_ms();
         match d.dbs[db].lookup(key, now) {
             Some(e) => {
-                if let Some(z) = e.value.as_zset_mut() {
+                if let Some(z) = e.as_zset_mut() {
                     for (m, sc) in &items {
                         z.insert(m, *sc, lim);
                     }

@@ -16,7 +16,7 @@
 
 use super::file::{write_entry, Recency};
 use crate::storage::db::Table;
-use crate::storage::{CompactKey, Entry};
+use crate::storage::Entry;
 
 /// The running snapshot's state for one database.
 pub struct DbSnap {
@@ -56,11 +56,12 @@ impl DbSnap {
 
     /// Serializes one entry of the cut (the caller stamped it): left out when it had
     /// expired at the cut, or when the snapshot failed.
-    pub fn write(&mut self, key: &CompactKey, e: &Entry) {
-        if self.discard || (e.expire_at != 0 && e.expire_at <= self.cut_ms) {
+    pub fn write(&mut self, e: &Entry) {
+        let expire_at = e.expire_at();
+        if self.discard || (expire_at != 0 && expire_at <= self.cut_ms) {
             return;
         }
-        if write_entry(&mut self.out, key, e, self.compress, self.recency) {
+        if write_entry(&mut self.out, e.key(), e, self.compress, self.recency) {
             self.keys += 1;
         }
     }
@@ -85,12 +86,12 @@ impl DbSnap {
         };
         let mut n = 0;
         while n < budget {
-            let Some((k, e)) = t.pop() else {
+            let Some(node) = t.pop() else {
                 break;
             };
             n += 1;
-            if e.snap_epoch != epoch {
-                self.write(&k, &e);
+            if node.entry().snap_epoch != epoch {
+                self.write(node.entry());
             }
         }
         *visited += n.max(1);

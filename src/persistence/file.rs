@@ -86,8 +86,7 @@ pub enum Recency {
 }
 
 /// Appends one key: its expiry (`EXPIRETIME_MS`), idle/freq opcode when `recency` asks,
-/// the type byte, the key and the value. Returns false (writing nothing) for a value
-/// the codec cannot write yet (see [`skip_unencodable`]).
+/// the type byte, the key and the value. Returns true (every value type is encodable).
 pub fn write_entry(
     out: &mut Vec<u8>,
     key: &[u8],
@@ -95,13 +94,10 @@ pub fn write_entry(
     compress: bool,
     recency: Recency,
 ) -> bool {
-    if !rdb::encode::can_encode(&e.value) {
-        skip_unencodable(key, &e.value);
-        return false;
-    }
-    if e.expire_at != 0 {
+    let expire_at = e.expire_at();
+    if expire_at != 0 {
         out.push(OP_EXPIRETIME_MS);
-        out.extend_from_slice(&e.expire_at.to_le_bytes());
+        out.extend_from_slice(&expire_at.to_le_bytes());
     }
     match recency {
         Recency::None => {}
@@ -114,23 +110,13 @@ pub fn write_entry(
             out.push(e.freq_at(clock));
         }
     }
-    out.push(rdb::type_byte(&e.value));
+    let v = e.value();
+    out.push(rdb::encode::type_byte_ref(v));
     rdb::encode::put_string(out, key, compress);
-    rdb::save_object(&e.value, out, compress);
+    rdb::encode::save_object_ref(v, out, compress);
     true
 }
 
-/// A value the RDB codec cannot write yet (streams, until their codec is merged in
-/// `storage/rdb/stream.rs`): the key is left out of the snapshot with a warning. Once
-/// `rdb::encode::can_encode` accepts streams this is never reached.
-#[cold]
-pub fn skip_unencodable(key: &[u8], v: &Value) {
-    log::warn!(
-        "snapshot: key '{}' ({}) skipped: its type has no RDB encoder yet",
-        String::from_utf8_lossy(key),
-        v.value_type().name()
-    );
-}
 
 /// The closing bytes: EOF (the caller appends the CRC64 of everything before it).
 pub fn trailer() -> [u8; 1] {
@@ -260,16 +246,16 @@ mod tests {
 
     #[test]
     fn entries_round_trip() {
-        let e = Entry {
-            value: Value::from_bytes(b"hello"),
-            expire_at: 1_900_000_000_000,
-            access: 0,
-            freq: 5,
-            snap_epoch: 0,
-        };
+        let node = crate::storage::entry::Node::new(
+            b"k",
+            Value::from_bytes(b"hello"),
+            1_900_000_000_000,
+            0,
+            5,
+        );
         let mut out = Vec::new();
         select_db(&mut out, 3);
-        assert!(write_entry(&mut out, b"k", &e, true, Recency::Freq(0)));
+        assert!(write_entry(&mut out, b"k", node.entry(), true, Recency::Freq(0)));
         out.push(OP_EOF);
         let mut r = Reader::new(&out);
         let lim = LoadLimits::default();

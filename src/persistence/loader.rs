@@ -12,7 +12,7 @@
 use super::file::{self, Item};
 use crate::shard::{ShardData, Shards};
 use crate::storage::rdb::{crc64::crc64, Reader};
-use crate::storage::{Entry, Value};
+use crate::storage::{Detached, Value};
 use futures_lite::AsyncReadExt;
 use glommio::io::{BufferedFile, StreamReader, StreamReaderBuilder};
 use std::collections::VecDeque;
@@ -284,12 +284,11 @@ fn insert(d: &mut ShardData, batch: Vec<Load>) {
         });
         d.dbs[db].insert_entry(
             &key,
-            Entry {
+            Detached {
                 value,
                 expire_at,
                 access,
                 freq: freq.unwrap_or(crate::storage::db::LFU_INIT_VAL),
-                snap_epoch: 0,
             },
         );
     }

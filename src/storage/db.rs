@@ -2,70 +2,29 @@
 //! with lazy expiry on access, an active expiry cycle, and a cursor scan that survives
 //! concurrent inserts and deletes.
 //!
-//! The table is an insertion-ordered index map. Deletion moves the last entry into the
-//! freed slot, so a scan that walks slots from the highest index down never misses an
-//! entry present for the whole scan (it may see one twice, which Redis allows too).
+//! The table ([`Table`]) is a dense vector of entry blocks with a hash index; deletion
+//! moves the last entry into the freed slot, so a scan that walks slots from the highest
+//! index down never misses an entry present for the whole scan (it may see one twice,
+//! which Redis allows too). Keys with a TTL are also listed in `volatile` (positions in
+//! the table; each such entry stores its place in that list), which the active expiry
+//! cycle samples.
 
+use super::entry::{Detached, Node};
 use super::key::CompactKey;
 use super::value::Value;
-use foldhash::fast::RandomState;
-use indexmap::{IndexMap, IndexSet};
+
+pub use super::entry::{Entry, LFU_DECAY_MINUTES, LFU_INIT_VAL};
 use rand::Rng;
+pub use super::table::Table;
 
-/// The table of one database.
-pub type Table = IndexMap<CompactKey, Entry, RandomState>;
-
-/// A key's stored entry.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    /// The value.
-    pub value: Value,
-    /// Absolute expiry time in Unix milliseconds; 0 means no expiry.
-    pub expire_at: u64,
-    /// Last access, in seconds of the shard's LRU clock (for OBJECT IDLETIME).
-    pub access: u32,
-    /// Logarithmic access counter as Redis's LFU keeps it (OBJECT FREQ; the memory issue's
-    /// eviction policy reads it too). Decays by one per `lfu-decay-time` idle minutes.
-    pub freq: u8,
-    /// Snapshot epoch (fits in the entry's padding): an entry whose epoch differs from
-    /// its database's was present when the running snapshot started and is not
-    /// serialized yet (see [`crate::persistence::cut`]). Any value works when building
-    /// an entry: [`Db`] stamps what it inserts.
-    pub snap_epoch: u8,
-}
-
-/// Redis's `LFU_INIT_VAL`: the counter of a new key.
-pub const LFU_INIT_VAL: u8 = 5;
 /// Redis's default `lfu-log-factor`.
 pub const LFU_LOG_FACTOR: u32 = 10;
-/// Redis's default `lfu-decay-time` (minutes).
-pub const LFU_DECAY_MINUTES: u32 = 1;
-
-impl Entry {
-    /// The LFU counter decayed to `clock` (seconds), without counting an access
-    /// (Redis's `LFUDecrAndReturn`).
-    #[inline]
-    pub fn freq_at(&self, clock: u32) -> u8 {
-        let idle_minutes = clock.saturating_sub(self.access) / 60;
-        let periods = idle_minutes / LFU_DECAY_MINUTES;
-        self.freq.saturating_sub(periods.min(255) as u8)
-    }
-}
-
-impl Entry {
-    /// True when the entry has a TTL that has passed at `now_ms` (Redis's
-    /// `keyIsExpired`: expired once the clock is past the deadline, not at it).
-    #[inline]
-    pub fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at != 0 && self.expire_at < now_ms
-    }
-}
 
 /// One database of one shard.
 #[derive(Default)]
 pub struct Db {
-    map: IndexMap<CompactKey, Entry, RandomState>,
-    volatile: IndexSet<CompactKey, RandomState>,
+    map: Table,
+    volatile: Vec<u32>,
     /// Keys deleted because their TTL passed (lazily or by the active cycle).
     pub expired_keys: u64,
     /// The LRU clock used to stamp accesses (seconds).
@@ -123,17 +82,6 @@ pub enum Evicted {
     Expired,
     /// This key was evicted.
     Key(CompactKey),
-}
-
-/// Bytes of an index map with room for `cap` entries of `entry` bytes: the entry
-/// vector plus hashbrown's index table (8-byte slots and a control byte each, at a
-/// load factor of 7/8, rounded to a power of two).
-fn table_bytes(cap: usize, entry: usize) -> usize {
-    if cap == 0 {
-        return 0;
-    }
-    let buckets = (cap * 8 / 7).next_power_of_two();
-    cap * entry + buckets * 9
 }
 
 /// The ghost fingerprint of a key: (slot hash, tag). The tag is never 0 (0 = empty slot).
@@ -195,26 +143,57 @@ impl Db {
         self.volatile.len()
     }
 
+    /// Removes the entry at `idx` from the table and from the list of keys with a TTL.
+    fn remove_at(&mut self, idx: usize) -> Node {
+        if self.map.entry(idx).expire_at() != 0 {
+            self.vol_remove(idx);
+        }
+        let last = self.map.len() - 1;
+        let node = self.map.swap_remove(idx);
+        if idx != last {
+            // The last entry moved into `idx`.
+            let moved = self.map.entry(idx);
+            if moved.expire_at() != 0 {
+                let vp = moved.vpos() as usize;
+                self.volatile[vp] = idx as u32;
+            }
+        }
+        node
+    }
+
+    /// Lists the entry at `idx` (which has a TTL) among the keys with a TTL.
+    fn vol_add(&mut self, idx: usize) {
+        let vp = self.volatile.len() as u32;
+        self.map.entry_mut(idx).set_vpos(vp);
+        self.volatile.push(idx as u32);
+    }
+
+    /// Unlists the entry at `idx` from the keys with a TTL.
+    fn vol_remove(&mut self, idx: usize) {
+        let vp = self.map.entry(idx).vpos() as usize;
+        let last = self.volatile.pop().expect("listed");
+        if vp < self.volatile.len() {
+            self.volatile[vp] = last;
+            self.map.entry_mut(last as usize).set_vpos(vp as u32);
+        }
+    }
+
     fn expire_index(&mut self, idx: usize) {
         if self.snap.is_some() {
             self.snap_save(idx);
         }
-        if let Some((key, entry)) = self.map.swap_remove_index(idx) {
-            if entry.expire_at != 0 {
-                self.volatile.swap_remove(&key);
-            }
-            self.expired_keys += 1;
-            if let Some(log) = &mut self.expired_log {
-                log.push(Box::from(&*key));
-            }
+        let node = self.remove_at(idx);
+        self.expired_keys += 1;
+        if let Some(log) = &mut self.expired_log {
+            log.push(Box::from(node.entry().key()));
         }
     }
 
     /// Looks up a live key, deleting it first if its TTL has passed. Stamps the access time.
     #[inline]
     pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let idx = self.map.get_index_of(key)?;
-        if self.map[idx].is_expired(now_ms) {
+        let idx = self.map.find(key)?;
+        if self.map.entry(idx).is_expired(now_ms) {
             self.expire_index(idx);
             return None;
         }
@@ -223,23 +202,55 @@ impl Db {
         }
         let clock = self.lru_clock;
         let r = self.next_random();
-        let entry = &mut self.map[idx];
+        let entry = self.map.entry_mut(idx);
         entry.freq = lfu_log_incr(entry.freq_at(clock), r);
         entry.access = clock;
         Some(entry)
     }
 
-    /// Looks up a live key without stamping its access time (OBJECT IDLETIME, TYPE...).
-    pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let idx = self.map.get_index_of(key)?;
-        if self.map[idx].is_expired(now_ms) {
+    /// Like [`Db::lookup`], but a string stored inline is first moved into a boxed
+    /// [`Value`], so that [`Entry::value_mut`] returns it (for commands that change a
+    /// string in place: APPEND, SETRANGE, SETBIT, BITFIELD, PFADD...).
+    pub fn lookup_boxed(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let idx = self.map.find(key)?;
+        if self.map.entry(idx).is_expired(now_ms) {
             self.expire_index(idx);
             return None;
         }
         if self.snap.is_some() {
             self.snap_save(idx);
         }
-        Some(&mut self.map[idx])
+        self.map.node_mut(idx).make_boxed();
+        let clock = self.lru_clock;
+        let r = self.next_random();
+        let entry = self.map.entry_mut(idx);
+        entry.freq = lfu_log_incr(entry.freq_at(clock), r);
+        entry.access = clock;
+        Some(entry)
+    }
+
+    /// The entry of `key` (which the caller just looked up) with its value boxed, so that
+    /// [`Entry::value_mut`] returns it; no expiry check, no access stamp.
+    pub fn boxed_mut(&mut self, key: &[u8]) -> Option<&mut Entry> {
+        let idx = self.map.find(key)?;
+        if self.snap.is_some() {
+            self.snap_save(idx);
+        }
+        self.map.node_mut(idx).make_boxed();
+        Some(self.map.entry_mut(idx))
+    }
+
+    /// Looks up a live key without stamping its access time (OBJECT IDLETIME, TYPE...).
+    pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let idx = self.map.find(key)?;
+        if self.map.entry(idx).is_expired(now_ms) {
+            self.expire_index(idx);
+            return None;
+        }
+        if self.snap.is_some() {
+            self.snap_save(idx);
+        }
+        Some(self.map.entry_mut(idx))
     }
 
     /// The live entry of `key`, read-only: no expiry, no access stamp (an expired entry
@@ -247,7 +258,8 @@ impl Db {
     /// each key up with [`Db::lookup`].
     #[inline]
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.map.get(key).filter(|e| !e.is_expired(now_ms))
+        let idx = self.map.find(key)?;
+        Some(self.map.entry(idx)).filter(|e| !e.is_expired(now_ms))
     }
 
     /// True when the key exists and is not expired (expired keys are deleted).
@@ -258,27 +270,22 @@ impl Db {
     /// Inserts or replaces a key. `expire_at` 0 = no TTL.
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) {
         let access = self.lru_clock;
-        match self.map.get_index_of(key) {
+        match self.map.find(key) {
             Some(idx) => {
                 if self.snap.is_some() {
                     self.snap_save(idx);
                 }
-                let entry = &mut self.map[idx];
-                let had_ttl = entry.expire_at != 0;
-                entry.value = value;
-                entry.expire_at = expire_at;
-                entry.access = access;
-                entry.freq = LFU_INIT_VAL;
-                if had_ttl && expire_at == 0 {
-                    self.volatile.swap_remove(key);
-                } else if !had_ttl && expire_at != 0 {
-                    self.volatile.insert(CompactKey::new(key));
+                if self.map.entry(idx).expire_at() != 0 {
+                    self.vol_remove(idx);
+                }
+                let mut node = Node::new(key, value, expire_at, access, LFU_INIT_VAL);
+                node.entry_mut().snap_epoch = self.epoch;
+                drop(self.map.replace(idx, node));
+                if expire_at != 0 {
+                    self.vol_add(idx);
                 }
             }
             None => {
-                if expire_at != 0 {
-                    self.volatile.insert(CompactKey::new(key));
-                }
                 if let Some(log) = &mut self.created_log {
                     log.push(Box::from(key));
                 }
@@ -287,37 +294,58 @@ impl Db {
                 } else {
                     self.ghost_admit(key)
                 };
-                self.map.insert(
-                    CompactKey::new(key),
-                    Entry {
-                        value,
-                        expire_at,
-                        access,
-                        freq,
-                        snap_epoch: self.epoch,
-                    },
-                );
+                let mut node = Node::new(key, value, expire_at, access, freq);
+                node.entry_mut().snap_epoch = self.epoch;
+                let idx = self.map.push(node);
+                if expire_at != 0 {
+                    self.vol_add(idx);
+                }
             }
         }
     }
 
     /// Replaces a key's value keeping its TTL if the key exists (and is live).
     pub fn set_keep_ttl(&mut self, key: &[u8], value: Value, now_ms: u64) {
+        let expire_at = match self.lookup(key, now_ms) {
+            Some(e) => e.expire_at(),
+            None => 0,
+        };
         let access = self.lru_clock;
-        if let Some(entry) = self.lookup(key, now_ms) {
-            entry.value = value;
-            entry.access = access;
-        } else {
-            self.set(key, value, 0);
+        self.set(key, value, expire_at);
+        if let Some(idx) = self.map.find(key) {
+            self.map.entry_mut(idx).access = access;
         }
     }
 
+    /// Replaces the value of a live key that the caller just looked up, keeping its TTL,
+    /// access time and LFU counter (INCR on a non-inline integer, INCRBYFLOAT).
+    pub fn replace_value(&mut self, key: &[u8], value: Value) {
+        let Some(idx) = self.map.find(key) else {
+            return self.set(key, value, 0);
+        };
+        if self.snap.is_some() {
+            self.snap_save(idx);
+        }
+        let e = self.map.entry(idx);
+        let (expire_at, access, freq) = (e.expire_at(), e.access, e.freq);
+        let vpos = if expire_at != 0 { e.vpos() } else { 0 };
+        let mut node = Node::new(key, value, expire_at, access, freq);
+        {
+            let n = node.entry_mut();
+            n.snap_epoch = self.epoch;
+            if expire_at != 0 {
+                n.set_vpos(vpos);
+            }
+        }
+        drop(self.map.replace(idx, node));
+    }
+
     /// Inserts a whole entry (used by RENAME, MOVE, COPY and restores), replacing any old one.
-    pub fn insert_entry(&mut self, key: &[u8], entry: Entry) {
-        let expire_at = entry.expire_at;
+    pub fn insert_entry(&mut self, key: &[u8], entry: Detached) {
         let (freq, access) = (entry.freq, entry.access);
-        self.set(key, entry.value, expire_at);
-        if let Some(e) = self.map.get_mut(key) {
+        self.set(key, entry.value, entry.expire_at);
+        if let Some(idx) = self.map.find(key) {
+            let e = self.map.entry_mut(idx);
             e.freq = freq;
             e.access = access;
         }
@@ -325,33 +353,48 @@ impl Db {
 
     /// Removes a key if it is live; returns its entry. An expired key is deleted and
     /// `None` returned.
-    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
-        let idx = self.map.get_index_of(key)?;
-        if self.map[idx].is_expired(now_ms) {
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Detached> {
+        let idx = self.map.find(key)?;
+        if self.map.entry(idx).is_expired(now_ms) {
             self.expire_index(idx);
             return None;
         }
         if self.snap.is_some() {
             self.snap_save(idx);
         }
-        let (k, entry) = self.map.swap_remove_index(idx)?;
-        if entry.expire_at != 0 {
-            self.volatile.swap_remove(&k);
+        Some(self.remove_at(idx).into_detached())
+    }
+
+    /// Deletes a key if it is live, without handing its value back (DEL, UNLINK).
+    /// Returns true when a live key was deleted.
+    pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
+        let Some(idx) = self.map.find(key) else {
+            return false;
+        };
+        if self.map.entry(idx).is_expired(now_ms) {
+            self.expire_index(idx);
+            return false;
         }
-        Some(entry)
+        if self.snap.is_some() {
+            self.snap_save(idx);
+        }
+        drop(self.remove_at(idx));
+        true
     }
 
     /// Sets the TTL of an existing live key. Returns false when the key does not exist.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64, now_ms: u64) -> bool {
-        let Some(entry) = self.peek(key, now_ms) else {
+        if self.peek(key, now_ms).is_none() {
             return false;
-        };
-        let had = entry.expire_at != 0;
-        entry.expire_at = expire_at;
+        }
+        let idx = self.map.find(key).expect("live");
+        let had = self.map.entry(idx).expire_at() != 0;
+        if had && expire_at == 0 {
+            self.vol_remove(idx);
+        }
+        self.map.node_mut(idx).set_expire(expire_at);
         if !had && expire_at != 0 {
-            self.volatile.insert(CompactKey::new(key));
-        } else if had && expire_at == 0 {
-            self.volatile.swap_remove(key);
+            self.vol_add(idx);
         }
         true
     }
@@ -359,11 +402,7 @@ impl Db {
     /// Removes the TTL of a live key. Returns true when a TTL was removed.
     pub fn persist(&mut self, key: &[u8], now_ms: u64) -> bool {
         match self.peek(key, now_ms) {
-            Some(e) if e.expire_at != 0 => {
-                e.expire_at = 0;
-                self.volatile.swap_remove(key);
-                true
-            }
+            Some(e) if e.expire_at() != 0 => self.set_expire(key, 0, now_ms),
             _ => false,
         }
     }
@@ -375,7 +414,7 @@ impl Db {
             // The snapshot walker serializes what is left of the old table.
             s.detach(old);
         }
-        self.volatile = IndexSet::default();
+        self.volatile = Vec::new();
     }
 
     /// A random live key, or `None` when the database is empty. Expired keys met on the
@@ -387,22 +426,22 @@ impl Db {
                 return None;
             }
             let idx = rng.gen_range(0..self.map.len());
-            if self.map[idx].is_expired(now_ms) {
+            if self.map.entry(idx).is_expired(now_ms) {
                 self.expire_index(idx);
                 continue;
             }
-            return self.map.get_index(idx).map(|(k, _)| k.to_vec());
+            return Some(self.map.entry(idx).key().to_vec());
         }
         // Mostly expired keys: fall back to a linear walk.
         self.map
             .iter()
-            .find(|(_, e)| !e.is_expired(now_ms))
-            .map(|(k, _)| k.to_vec())
+            .find(|e| !e.is_expired(now_ms))
+            .map(|e| e.key().to_vec())
     }
 
     /// Iterates over all entries (expired ones included; callers filter with `now`).
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
-        self.map.iter().map(|(k, e)| (&**k, e))
+        self.map.iter().map(|e| (e.key(), e))
     }
 
     /// One step of a cursor scan. `pos` 0 starts a scan; the returned position is 0 when
@@ -419,9 +458,9 @@ impl Db {
         let mut next = if pos == 0 || pos > len { len } else { pos };
         let mut visited = 0;
         while next > 0 && visited < count.max(1) {
-            let (k, e) = self.map.get_index((next - 1) as usize).expect("in range");
+            let e = self.map.entry((next - 1) as usize);
             if !e.is_expired(now_ms) {
-                f(k, e);
+                f(e.key(), e);
             }
             next -= 1;
             visited += 1;
@@ -432,18 +471,13 @@ impl Db {
     /// One round of active expiry: samples up to `samples` keys with a TTL and deletes the
     /// expired ones. Returns (sampled, expired).
     pub fn active_expire_round(&mut self, now_ms: u64, samples: usize) -> (usize, usize) {
-        let mut rng = rand::thread_rng();
         let mut sampled = 0;
         let mut expired = 0;
         while sampled < samples && !self.volatile.is_empty() {
-            let vidx = rng.gen_range(0..self.volatile.len());
+            let r = ((self.next_random() as u64 * self.volatile.len() as u64) >> 32) as usize;
             sampled += 1;
-            let key = &self.volatile[vidx];
-            let Some(idx) = self.map.get_index_of(&**key) else {
-                self.volatile.swap_remove_index(vidx);
-                continue;
-            };
-            if self.map[idx].is_expired(now_ms) {
+            let idx = self.volatile[r] as usize;
+            if self.map.entry(idx).is_expired(now_ms) {
                 self.expire_index(idx);
                 expired += 1;
             }
@@ -468,8 +502,7 @@ impl Db {
     /// Bytes of the main table (entries and hash index) at its current capacity: the
     /// per-key overhead MEMORY USAGE and MEMORY STATS apportion.
     pub fn table_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(usize, CompactKey, Entry)>();
-        table_bytes(self.map.capacity(), entry)
+        self.map.bytes()
     }
 
     /// Bytes the main table would allocate for its next insert when it is full (its
@@ -477,12 +510,7 @@ impl Db {
     /// room. Eviction counts this so that a full cache evicts a key rather than double
     /// its table past the budget.
     pub fn growth_bytes(&self) -> usize {
-        let cap = self.map.capacity();
-        if cap == 0 || self.map.len() < cap {
-            return 0;
-        }
-        let entry = std::mem::size_of::<(usize, CompactKey, Entry)>();
-        table_bytes(cap * 2, entry)
+        self.map.growth_bytes()
     }
 
     /// Gives back most of a table's room when it is less than 1/8 full (after mass
@@ -497,16 +525,15 @@ impl Db {
             self.map.shrink_to(len * 2);
         }
         let (vlen, vcap) = (self.volatile.len(), self.volatile.capacity());
-        if vcap >= 4096 && vlen * 8 < vcap && vlen <= MAX_LIVE {
+        if vcap >= 4096 && vlen * 8 < vcap {
             self.volatile.shrink_to(vlen * 2);
         }
     }
 
     /// Bytes of the table of keys with a TTL (MEMORY STATS `overhead.hashtable.expires`).
     pub fn expires_table_bytes(&self) -> usize {
-        let entry = std::mem::size_of::<(usize, CompactKey)>();
-        table_bytes(self.volatile.capacity(), entry)
-            + self.volatile.iter().map(|k| k.heap_size()).sum::<usize>()
+        // The list of positions, plus the expiry area of each such entry's block.
+        self.volatile.capacity() * std::mem::size_of::<u32>() + self.volatile.len() * 16
     }
 
     /// Bytes held by the ghost filter.
@@ -555,24 +582,21 @@ impl Db {
         for _ in 0..samples.max(1) {
             let r = ((self.next_random() as u64 * pool as u64) >> 32) as usize;
             let idx = if volatile {
-                match self.map.get_index_of(&*self.volatile[r]) {
-                    Some(i) => i,
-                    None => continue,
-                }
+                self.volatile[r] as usize
             } else {
                 r
             };
-            let (k, e) = self.map.get_index(idx).expect("sampled in range");
+            let e = self.map.entry(idx);
             if e.is_expired(now_ms) {
                 self.expire_index(idx);
                 return Evicted::Expired;
             }
-            if protect(k) {
+            if protect(e.key()) {
                 continue;
             }
             let score = match policy {
                 EvictPolicy::AllRandom | EvictPolicy::VolatileRandom => 0,
-                EvictPolicy::VolatileTtl => e.expire_at,
+                EvictPolicy::VolatileTtl => e.expire_at(),
                 EvictPolicy::AllKeys | EvictPolicy::Volatile => {
                     ((e.freq_at(clock) as u64) << 32) | e.access as u64
                 }
@@ -587,16 +611,18 @@ impl Db {
         let Some((idx, _)) = best else {
             return Evicted::Nothing;
         };
-        let (key, entry) = self.map.swap_remove_index(idx).expect("in range");
-        if entry.expire_at != 0 {
-            self.volatile.swap_remove(&key);
+        if self.snap.is_some() {
+            self.snap_save(idx);
         }
+        let node = self.remove_at(idx);
+        let entry = node.entry();
+        let key = CompactKey::new(entry.key());
         if !self.ghost.is_empty() && entry.freq <= LFU_INIT_VAL {
-            let (h, tag) = ghost_hash(&key);
+            let (h, tag) = ghost_hash(entry.key());
             let slot = h & (self.ghost.len() - 1);
             self.ghost[slot] = tag;
         }
-        drop(entry);
+        drop(node);
         Evicted::Key(key)
     }
 
@@ -629,11 +655,10 @@ impl Db {
         let Some(s) = self.snap.as_deref_mut() else {
             return;
         };
-        if let Some((k, e)) = self.map.get_index_mut(idx) {
-            if e.snap_epoch != epoch {
-                e.snap_epoch = epoch;
-                s.write(k, e);
-            }
+        let e = self.map.entry_mut(idx);
+        if e.snap_epoch != epoch {
+            e.snap_epoch = epoch;
+            s.write(e);
         }
     }
 
@@ -663,11 +688,10 @@ impl Db {
         while visited < budget && s.cursor > 0 {
             s.cursor -= 1;
             visited += 1;
-            if let Some((k, e)) = self.map.get_index_mut(s.cursor) {
-                if e.snap_epoch != epoch {
-                    e.snap_epoch = epoch;
-                    s.write(k, e);
-                }
+            let e = self.map.entry_mut(s.cursor);
+            if e.snap_epoch != epoch {
+                e.snap_epoch = epoch;
+                s.write(e);
             }
         }
         while visited < budget {
@@ -692,10 +716,10 @@ impl Db {
         let Some(s) = self.snap.as_deref_mut() else {
             return;
         };
-        for (k, e) in self.map.iter_mut() {
+        for e in self.map.iter_mut() {
             if e.snap_epoch != epoch {
                 e.snap_epoch = epoch;
-                s.write(k, e);
+                s.write(e);
             }
         }
         s.cursor = 0;

@@ -332,6 +332,135 @@ impl Value {
     }
 }
 
+/// A stored value seen through its entry: inline strings and integers by value or slice
+/// (see [`super::entry`]), everything else by reference to its [`Value`]. Strings held
+/// in a boxed [`Value`] (the growable raw form) read as [`ValueRef::Str`] too.
+#[derive(Clone, Copy, Debug)]
+pub enum ValueRef<'a> {
+    /// An integer-encoded string.
+    Int(i64),
+    /// A string's bytes.
+    Str(&'a [u8]),
+    /// Any other type (never a string).
+    Boxed(&'a Value),
+}
+
+impl<'a> From<&'a Value> for ValueRef<'a> {
+    #[inline]
+    fn from(v: &'a Value) -> ValueRef<'a> {
+        match v {
+            Value::Int(i) => ValueRef::Int(*i),
+            Value::Small { len, data } => ValueRef::Str(&data[..*len as usize]),
+            Value::Str(b) => ValueRef::Str(b),
+            Value::Raw(b) => ValueRef::Str(b),
+            other => ValueRef::Boxed(other),
+        }
+    }
+}
+
+impl<'a> ValueRef<'a> {
+    /// The value's type.
+    pub fn value_type(self) -> ValueType {
+        match self {
+            ValueRef::Int(_) | ValueRef::Str(_) => ValueType::String,
+            ValueRef::Boxed(v) => v.value_type(),
+        }
+    }
+
+    /// The encoding name `OBJECT ENCODING` reports.
+    pub fn encoding(self) -> &'static str {
+        match self {
+            ValueRef::Int(_) => "int",
+            ValueRef::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
+            ValueRef::Str(_) => "raw",
+            ValueRef::Boxed(v) => v.encoding(),
+        }
+    }
+
+    /// True for strings.
+    #[inline]
+    pub fn is_string(self) -> bool {
+        !matches!(self, ValueRef::Boxed(_))
+    }
+
+    /// Calls `f` with the string bytes (integers are formatted on the stack).
+    /// Returns `None` when the value is not a string.
+    #[inline]
+    pub fn with_str<R>(self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        match self {
+            ValueRef::Int(v) => {
+                let mut buf = itoa::Buffer::new();
+                Some(f(buf.format(v).as_bytes()))
+            }
+            ValueRef::Str(b) => Some(f(b)),
+            ValueRef::Boxed(_) => None,
+        }
+    }
+
+    /// Length of the string form, or `None` for non-strings.
+    pub fn str_len(self) -> Option<usize> {
+        match self {
+            ValueRef::Int(v) => Some(itoa::Buffer::new().format(v).len()),
+            ValueRef::Str(b) => Some(b.len()),
+            ValueRef::Boxed(_) => None,
+        }
+    }
+
+    /// An owned copy.
+    pub fn to_value(self) -> Value {
+        match self {
+            ValueRef::Int(v) => Value::Int(v),
+            ValueRef::Str(b) => Value::from_str_bytes(b),
+            ValueRef::Boxed(v) => v.clone(),
+        }
+    }
+
+    /// The hash, or `None` when the value is not a hash.
+    #[inline]
+    pub fn as_hash(self) -> Option<&'a Hash> {
+        match self {
+            ValueRef::Boxed(v) => v.as_hash(),
+            _ => None,
+        }
+    }
+
+    /// The set, or `None` when the value is not a set.
+    #[inline]
+    pub fn as_set(self) -> Option<&'a Set> {
+        match self {
+            ValueRef::Boxed(v) => v.as_set(),
+            _ => None,
+        }
+    }
+
+    /// The sorted set, or `None` when the value is not a sorted set.
+    #[inline]
+    pub fn as_zset(self) -> Option<&'a ZSet> {
+        match self {
+            ValueRef::Boxed(v) => v.as_zset(),
+            _ => None,
+        }
+    }
+
+    /// The list, or `None` when the value is not a list.
+    #[inline]
+    pub fn as_list(self) -> Option<&'a List> {
+        match self {
+            ValueRef::Boxed(v) => v.as_list(),
+            _ => None,
+        }
+    }
+
+    /// The stream, or `None` when the value is not a stream.
+    #[inline]
+    pub fn as_stream(self) -> Option<&'a Stream> {
+        match self {
+            ValueRef::Boxed(v) => v.as_stream(),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

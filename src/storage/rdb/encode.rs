@@ -22,7 +22,7 @@ use crate::protocol::reply::parse_i64;
 use crate::storage::hash::Hash;
 use crate::storage::set::{IntSet, Set};
 use crate::storage::zset::{d2string, ZSet};
-use crate::storage::Value;
+use crate::storage::{Value, ValueRef};
 
 /// Bytes a listpack node of a written list may take (Redis's default fill, -2 = 8 KiB).
 pub const LIST_NODE_BYTES: usize = 8192;
@@ -48,11 +48,23 @@ pub fn type_byte(v: &Value) -> u8 {
     }
 }
 
-/// True when this module can serialize `v`: every value type now (streams since the
-/// stream codec, [`super::stream`]); kept so that callers need not change.
-pub fn can_encode(_v: &Value) -> bool {
-    true
+/// [`type_byte`] of a value seen through its entry.
+pub fn type_byte_ref(v: ValueRef<'_>) -> u8 {
+    match v {
+        ValueRef::Int(_) | ValueRef::Str(_) => TYPE_STRING,
+        ValueRef::Boxed(v) => type_byte(v),
+    }
 }
+
+/// [`save_object`] of a value seen through its entry.
+pub fn save_object_ref(v: ValueRef<'_>, out: &mut Vec<u8>, compress: bool) {
+    match v {
+        ValueRef::Int(i) => save_object(&Value::Int(i), out, compress),
+        ValueRef::Str(s) => put_string(out, s, compress),
+        ValueRef::Boxed(v) => save_object(v, out, compress),
+    }
+}
+
 
 /// Appends an integer in Redis's `rdbEncodeInteger` form when it fits 32 bits.
 fn put_int_enc(out: &mut Vec<u8>, v: i64) -> bool {

@@ -27,7 +27,7 @@ pub mod ziplist;
 pub use decode::{load_object, LoadLimits};
 pub use encode::{save_object, type_byte};
 
-use crate::storage::Value;
+use crate::storage::{Value, ValueRef};
 
 /// The RDB format version this module writes (Redis 7.0).
 pub const RDB_VERSION: u16 = 10;
@@ -314,10 +314,11 @@ impl<'a> Reader<'a> {
 
 /// Serializes `v` as a DUMP payload: type byte, value, RDB version (u16 LE), CRC64 (LE)
 /// of everything before it. `compress` is `rdbcompression`.
-pub fn dump_payload(v: &Value, compress: bool) -> Vec<u8> {
+pub fn dump_payload<'a>(v: impl Into<ValueRef<'a>>, compress: bool) -> Vec<u8> {
+    let v = v.into();
     let mut out = Vec::new();
-    out.push(type_byte(v));
-    save_object(v, &mut out, compress);
+    out.push(encode::type_byte_ref(v));
+    encode::save_object_ref(v, &mut out, compress);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64::crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());

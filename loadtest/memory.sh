@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Memory per element: loads the same data into a fresh Libellule (--io_threads 1) and a
 # fresh redis-server, one scenario at a time, and compares the growth of each process's
-# resident memory (VmRSS) per element.
+# resident memory (VmRSS) per element, read after MEMORY PURGE (both use jemalloc) and
+# two seconds of rest.
 #
 # Scenarios (SCENARIOS, default all):
 #   list     one list of N elements ("element:<i>", RPUSH)
@@ -87,7 +88,10 @@ measure() {
     before=$(rss_kb "$PID")
     redis-cli -p "$port" --pipe < "$OUT/$scen.resp" > "$OUT/pipe.log" 2>&1
     grep -q "errors: 0" "$OUT/pipe.log" || { cat "$OUT/pipe.log" >&2; exit 1; }
-    sleep 1
+    # Both servers use jemalloc: give freed pages (old hash tables left by growth) back
+    # the same way in both before reading RSS, so that the figure is the data's.
+    redis-cli -p "$port" memory purge > /dev/null
+    sleep 2
     after=$(rss_kb "$PID")
     kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""
     echo $(( (after - before) * 1024 ))

@@ -1073,7 +1073,7 @@ fn object(ctx: &mut Ctx, args: Args) {
         return ctx.out.null();
     };
     match sub {
-        "encoding" => ctx.out.bulk(e.value().encoding().as_bytes()),
+        "encoding" => ctx.out.bulk(e.encoding().as_bytes()),
         "refcount" => {
             let shared_int =
                 matches!(e.value(), crate::storage::ValueRef::Int(v) if (0..10000).contains(&v));

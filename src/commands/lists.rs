@@ -380,10 +380,7 @@ fn pop_elems(
     now: u64,
 ) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
-    if let Some(l) = d.dbs[db]
-        .lookup(key, now)
-        .and_then(|e| e.as_list_mut())
-    {
+    if let Some(l) = d.dbs[db].lookup(key, now).and_then(|e| e.as_list_mut()) {
         let n = count.min(l.len());
         out.reserve(n);
         for _ in 0..n {

@@ -961,10 +961,7 @@ fn smove(ctx: &mut Ctx, args: Args) {
     let max = max_intset(ctx.shard);
     let (db, out) = split(ctx);
     // Redis looks both keys up (for writing) before checking either type.
-    let dst_state = match db.lookup(dst, now) {
-        None => None,
-        Some(e) => Some(e.as_set().is_some()),
-    };
+    let dst_state = db.lookup(dst, now).map(|e| e.as_set().is_some());
     let Some(e) = db.lookup(src, now) else {
         return out.int(0);
     };
@@ -1066,10 +1063,7 @@ fn smove_cross(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     .run_on(dst_shard, move |d| {
                         let max = max_intset(d);
                         let now = now_ms();
-                        let added = match d.dbs[db]
-                            .lookup(&dst, now)
-                            .and_then(|e| e.as_set_mut())
-                        {
+                        let added = match d.dbs[db].lookup(&dst, now).and_then(|e| e.as_set_mut()) {
                             Some(s) => s.add(&m, max),
                             None => {
                                 let mut s = Set::new_for(&m);

@@ -654,10 +654,7 @@ fn serve_key(
 ) -> Result<Option<Vec<u8>>, Vec<u8>> {
     let now = now_ms();
     let mut created = false;
-    let r = match d.dbs[db]
-        .lookup(key, now)
-        .and_then(|e| e.as_stream_mut())
-    {
+    let r = match d.dbs[db].lookup(key, now).and_then(|e| e.as_stream_mut()) {
         None => Ok(None),
         Some(s) => serve_stream(s, from, req, blocked, now, &mut created),
     };

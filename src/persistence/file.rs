@@ -117,7 +117,6 @@ pub fn write_entry(
     true
 }
 
-
 /// The closing bytes: EOF (the caller appends the CRC64 of everything before it).
 pub fn trailer() -> [u8; 1] {
     [OP_EOF]
@@ -255,7 +254,13 @@ mod tests {
         );
         let mut out = Vec::new();
         select_db(&mut out, 3);
-        assert!(write_entry(&mut out, b"k", node.entry(), true, Recency::Freq(0)));
+        assert!(write_entry(
+            &mut out,
+            b"k",
+            node.entry(),
+            true,
+            Recency::Freq(0)
+        ));
         out.push(OP_EOF);
         let mut r = Reader::new(&out);
         let lim = LoadLimits::default();

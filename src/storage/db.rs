@@ -14,8 +14,8 @@ use super::key::CompactKey;
 use super::value::Value;
 
 pub use super::entry::{Entry, LFU_DECAY_MINUTES, LFU_INIT_VAL};
-use rand::Rng;
 pub use super::table::Table;
+use rand::Rng;
 
 /// Redis's default `lfu-log-factor`.
 pub const LFU_LOG_FACTOR: u32 = 10;

@@ -521,6 +521,15 @@ impl Entry {
         }
     }
 
+    /// The encoding name `OBJECT ENCODING` reports (a boxed growable string is "raw"
+    /// whatever its length, as Redis's modified strings are).
+    pub fn encoding(&self) -> &'static str {
+        match self.boxed() {
+            Some(v) => v.encoding(),
+            None => self.value().encoding(),
+        }
+    }
+
     /// The value as a mutable [`Value`]: `None` for strings and integers stored inline
     /// (look the key up with [`crate::storage::Db::lookup_boxed`] to change those).
     #[inline]
@@ -642,7 +651,10 @@ mod tests {
                 assert_eq!(got.with_str(|b| b.to_vec()), val.with_str(|b| b.to_vec()));
                 let d = n.into_detached();
                 assert_eq!(d.expire_at, expire);
-                assert_eq!(d.value.with_str(|b| b.to_vec()), val.with_str(|b| b.to_vec()));
+                assert_eq!(
+                    d.value.with_str(|b| b.to_vec()),
+                    val.with_str(|b| b.to_vec())
+                );
             }
         }
     }
@@ -656,8 +668,16 @@ mod tests {
     #[test]
     fn boxed_values_expiry_changes_and_in_place_updates() {
         let mut n = Node::new(b"l", Value::Raw(b"abc".to_vec()), 0, 1, 2);
-        n.entry_mut().value_mut().unwrap().make_raw().unwrap().extend_from_slice(b"def");
-        assert_eq!(n.entry().value().with_str(|b| b.to_vec()), Some(b"abcdef".to_vec()));
+        n.entry_mut()
+            .value_mut()
+            .unwrap()
+            .make_raw()
+            .unwrap()
+            .extend_from_slice(b"def");
+        assert_eq!(
+            n.entry().value().with_str(|b| b.to_vec()),
+            Some(b"abcdef".to_vec())
+        );
         let mut n = n;
         n.set_expire(123);
         assert_eq!(n.entry().expire_at(), 123);
@@ -668,7 +688,10 @@ mod tests {
         assert_eq!(n.entry().vpos(), 77);
         n.set_expire(0);
         assert_eq!(n.entry().expire_at(), 0);
-        assert_eq!(n.entry().value().with_str(|b| b.to_vec()), Some(b"abcdef".to_vec()));
+        assert_eq!(
+            n.entry().value().with_str(|b| b.to_vec()),
+            Some(b"abcdef".to_vec())
+        );
         let mut i = Node::new(b"i", Value::Int(5), 9, 0, 0);
         assert!(i.entry_mut().set_int_in_place(6));
         assert!(matches!(i.entry().value(), ValueRef::Int(6)));
@@ -677,6 +700,9 @@ mod tests {
         assert!(i.entry_mut().value_mut().is_some());
         assert_eq!(i.entry().expire_at(), 9);
         assert_eq!(i.entry().vpos(), 3);
-        assert_eq!(i.entry().value().with_str(|b| b.to_vec()), Some(b"6".to_vec()));
+        assert_eq!(
+            i.entry().value().with_str(|b| b.to_vec()),
+            Some(b"6".to_vec())
+        );
     }
 }

@@ -77,9 +77,8 @@ impl Table {
         let h = self.hash(node.key());
         self.nodes.push(node);
         let (nodes, state) = (&self.nodes, &self.state);
-        self.index.insert_unique(h, pos as u32, |&i| {
-            state.hash_one(nodes[i as usize].key())
-        });
+        self.index
+            .insert_unique(h, pos as u32, |&i| state.hash_one(nodes[i as usize].key()));
         pos
     }
 
@@ -132,9 +131,8 @@ impl Table {
     pub fn shrink_to(&mut self, min: usize) {
         self.nodes.shrink_to(min);
         let (nodes, state) = (&self.nodes, &self.state);
-        self.index.shrink_to(min, |&i| {
-            state.hash_one(nodes[i as usize].key())
-        });
+        self.index
+            .shrink_to(min, |&i| state.hash_one(nodes[i as usize].key()));
     }
 
     /// Bytes of the table itself at its current capacity (the pointer vector and the
@@ -177,7 +175,10 @@ mod tests {
         let mut t = Table::default();
         for i in 0..1000u32 {
             let k = format!("k{i}");
-            assert_eq!(t.push(Node::new(k.as_bytes(), Value::Int(i as i64), 0, 0, 0)), i as usize);
+            assert_eq!(
+                t.push(Node::new(k.as_bytes(), Value::Int(i as i64), 0, 0, 0)),
+                i as usize
+            );
         }
         for i in (0..1000u32).step_by(3) {
             let pos = t.find(format!("k{i}").as_bytes()).unwrap();

@@ -65,7 +65,6 @@ pub fn save_object_ref(v: ValueRef<'_>, out: &mut Vec<u8>, compress: bool) {
     }
 }
 
-
 /// Appends an integer in Redis's `rdbEncodeInteger` form when it fits 32 bits.
 fn put_int_enc(out: &mut Vec<u8>, v: i64) -> bool {
     if let Ok(b) = i8::try_from(v) {

@@ -90,7 +90,7 @@ impl DbSnap {
                 break;
             };
             n += 1;
-            if node.entry().snap_epoch != epoch {
+            if node.entry().snap_epoch() != epoch {
                 self.write(node.entry());
             }
         }

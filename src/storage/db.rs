@@ -36,7 +36,7 @@ pub struct Db {
     /// When `Some`, keys added to the table are logged here (for `new` keyspace events);
     /// `None`, the default, costs nothing.
     pub created_log: Option<Vec<Box<[u8]>>>,
-    /// The snapshot epoch stamped on inserted entries.
+    /// The snapshot epoch (0 or 1) stamped on inserted entries; flipped by each snapshot.
     epoch: u8,
     /// The running snapshot's state for this database (`None`, the common case, costs
     /// one branch on the mutating paths).
@@ -279,7 +279,7 @@ impl Db {
                     self.vol_remove(idx);
                 }
                 let mut node = Node::new(key, value, expire_at, access, LFU_INIT_VAL);
-                node.entry_mut().snap_epoch = self.epoch;
+                node.entry_mut().set_snap_epoch(self.epoch);
                 drop(self.map.replace(idx, node));
                 if expire_at != 0 {
                     self.vol_add(idx);
@@ -295,7 +295,7 @@ impl Db {
                     self.ghost_admit(key)
                 };
                 let mut node = Node::new(key, value, expire_at, access, freq);
-                node.entry_mut().snap_epoch = self.epoch;
+                node.entry_mut().set_snap_epoch(self.epoch);
                 let idx = self.map.push(node);
                 if expire_at != 0 {
                     self.vol_add(idx);
@@ -332,7 +332,7 @@ impl Db {
         let mut node = Node::new(key, value, expire_at, access, freq);
         {
             let n = node.entry_mut();
-            n.snap_epoch = self.epoch;
+            n.set_snap_epoch(self.epoch);
             if expire_at != 0 {
                 n.set_vpos(vpos);
             }
@@ -656,8 +656,8 @@ impl Db {
             return;
         };
         let e = self.map.entry_mut(idx);
-        if e.snap_epoch != epoch {
-            e.snap_epoch = epoch;
+        if e.snap_epoch() != epoch {
+            e.set_snap_epoch(epoch);
             s.write(e);
         }
     }
@@ -665,7 +665,7 @@ impl Db {
     /// Starts a snapshot of this database (the cut): entries present now are written
     /// by [`Db::snap_step`] or by the mutating path that meets them first.
     pub fn snap_begin(&mut self, snap: Box<crate::persistence::cut::DbSnap>) {
-        self.epoch = self.epoch.wrapping_add(1);
+        self.epoch ^= 1;
         let mut snap = snap;
         snap.cursor = self.map.len();
         self.snap = Some(snap);
@@ -689,8 +689,8 @@ impl Db {
             s.cursor -= 1;
             visited += 1;
             let e = self.map.entry_mut(s.cursor);
-            if e.snap_epoch != epoch {
-                e.snap_epoch = epoch;
+            if e.snap_epoch() != epoch {
+                e.set_snap_epoch(epoch);
                 s.write(e);
             }
         }
@@ -717,8 +717,8 @@ impl Db {
             return;
         };
         for e in self.map.iter_mut() {
-            if e.snap_epoch != epoch {
-                e.snap_epoch = epoch;
+            if e.snap_epoch() != epoch {
+                e.set_snap_epoch(epoch);
                 s.write(e);
             }
         }

@@ -9,12 +9,14 @@
 //! Block layout (offsets from the block's start, which is 8-aligned):
 //!
 //! ```text
-//! 0   access: u32, freq: u8, snap_epoch: u8, kind: u8, flags: u8   (the header)
-//! 8   [expire_at: u64, vpos: u32, pad: u32]   only with FLAG_VOLATILE
-//! ..  [Value: 32 bytes]                       only for KIND_BOXED
+//! 0   access: u32, freq: u8, flags: u8 (kind: 2 bits, volatile: 1, snapshot epoch: 1)
+//! 6   [expire_at: u64, vpos: u32]   only for a key with a TTL (read unaligned)
 //! ..  key length (LEB128), key bytes
-//! ..  KIND_STR: value length (LEB128), bytes; KIND_INT: i64 little-endian
+//! ..  KIND_STR: value length (LEB128), bytes; KIND_INT: i64 little-endian;
+//!     KIND_BOXED: padding to 8, then the Value (32 bytes)
 //! ```
+//!
+//! A 100-byte string under a 10-byte key takes 118 bytes: jemalloc's 128-byte class.
 //!
 //! [`Entry`] is the block seen as a Rust dynamically sized type (the header's fields and
 //! a trailing byte slice), so `&mut Entry` borrows work as they did when entries were
@@ -33,12 +35,19 @@ pub const LFU_DECAY_MINUTES: u32 = 1;
 const KIND_STR: u8 = 0;
 const KIND_INT: u8 = 1;
 const KIND_BOXED: u8 = 2;
-const FLAG_VOLATILE: u8 = 1;
+const KIND_MASK: u8 = 3;
+const FLAG_VOLATILE: u8 = 4;
+const FLAG_EPOCH: u8 = 8;
 
-const HEAD: usize = 8;
-const VOLATILE_AREA: usize = 16;
+const HEAD: usize = 6;
+const VOLATILE_AREA: usize = 12;
 const BOXED_AREA: usize = std::mem::size_of::<Value>();
 const ALIGN: usize = 8;
+
+#[inline]
+fn align_up(n: usize) -> usize {
+    (n + ALIGN - 1) & !(ALIGN - 1)
+}
 
 /// A stored entry: the header fields, then the key and value bytes (see the module docs).
 #[repr(C)]
@@ -48,11 +57,6 @@ pub struct Entry {
     /// Logarithmic access counter as Redis's LFU keeps it (OBJECT FREQ; eviction reads
     /// it too). Decays by one per `lfu-decay-time` idle minutes.
     pub freq: u8,
-    /// Snapshot epoch: an entry whose epoch differs from its database's was present when
-    /// the running snapshot started and is not serialized yet (see
-    /// [`crate::persistence::cut`]).
-    pub snap_epoch: u8,
-    kind: u8,
     flags: u8,
     data: [u8],
 }
@@ -115,25 +119,21 @@ fn get_varint(data: &[u8]) -> (usize, usize) {
 /// `p` points at a valid block.
 #[inline]
 unsafe fn block_size(p: *const u8) -> usize {
-    let kind = *p.add(6);
-    let flags = *p.add(7);
+    let flags = *p.add(5);
     let mut off = HEAD;
     if flags & FLAG_VOLATILE != 0 {
         off += VOLATILE_AREA;
     }
-    if kind == KIND_BOXED {
-        off += BOXED_AREA;
-    }
-    // A varint is at most 10 bytes; reading them one at a time stays inside the block.
+    // Varints are read one byte at a time, which stays inside the block.
     let (klen, n) = read_varint_raw(p.add(off));
     off += n + klen;
-    match kind {
+    match flags & KIND_MASK {
         KIND_STR => {
             let (vlen, n) = read_varint_raw(p.add(off));
             off + n + vlen
         }
         KIND_INT => off + 8,
-        _ => off,
+        _ => align_up(off) + BOXED_AREA,
     }
 }
 
@@ -195,23 +195,22 @@ impl Node {
             Payload::Int(_) => KIND_INT,
             Payload::Boxed(_) => KIND_BOXED,
         };
-        let flags = if expire_at != 0 { FLAG_VOLATILE } else { 0 };
+        let flags = kind | if expire_at != 0 { FLAG_VOLATILE } else { 0 };
         let mut size = HEAD;
         if expire_at != 0 {
             size += VOLATILE_AREA;
         }
-        let boxed_at = size;
-        if kind == KIND_BOXED {
-            size += BOXED_AREA;
-        }
         let key_at = size;
         size += varint_len(key.len()) + key.len();
-        let value_at = size;
-        size += match &payload {
-            Payload::Str(b) => varint_len(b.len()) + b.len(),
-            Payload::Int(_) => 8,
-            Payload::Boxed(_) => 0,
-        };
+        let mut value_at = size;
+        match &payload {
+            Payload::Str(b) => size += varint_len(b.len()) + b.len(),
+            Payload::Int(_) => size += 8,
+            Payload::Boxed(_) => {
+                value_at = align_up(size);
+                size = value_at + BOXED_AREA;
+            }
+        }
         let layout = Layout::from_size_align(size, ALIGN).expect("entry size");
         // SAFETY: the layout has a non-zero size; every byte of the block is written
         // below before the block is read.
@@ -221,14 +220,12 @@ impl Node {
                 handle_alloc_error(layout);
             }
             let bytes = std::slice::from_raw_parts_mut(p, size);
+            bytes.fill(0);
             bytes[0..4].copy_from_slice(&access.to_ne_bytes());
             bytes[4] = freq;
-            bytes[5] = 0;
-            bytes[6] = kind;
-            bytes[7] = flags;
+            bytes[5] = flags;
             if expire_at != 0 {
                 bytes[HEAD..HEAD + 8].copy_from_slice(&expire_at.to_ne_bytes());
-                bytes[HEAD + 8..HEAD + VOLATILE_AREA].fill(0);
             }
             let n = put_varint(&mut bytes[key_at..], key.len());
             bytes[key_at + n..key_at + n + key.len()].copy_from_slice(key);
@@ -238,7 +235,7 @@ impl Node {
                     bytes[value_at + n..].copy_from_slice(b);
                 }
                 Payload::Int(v) => bytes[value_at..].copy_from_slice(&v.to_le_bytes()),
-                Payload::Boxed(v) => std::ptr::write(p.add(boxed_at) as *mut Value, v),
+                Payload::Boxed(v) => std::ptr::write(p.add(value_at) as *mut Value, v),
             }
             Node(NonNull::new_unchecked(p))
         }
@@ -253,11 +250,8 @@ impl Node {
         // offset the header's kind and flags give.
         unsafe {
             let mut off = HEAD;
-            if *p.add(7) & FLAG_VOLATILE != 0 {
+            if *p.add(5) & FLAG_VOLATILE != 0 {
                 off += VOLATILE_AREA;
-            }
-            if *p.add(6) == KIND_BOXED {
-                off += BOXED_AREA;
             }
             let (len, n) = read_varint_raw(p.add(off));
             std::slice::from_raw_parts(p.add(off + n), len)
@@ -292,7 +286,7 @@ impl Node {
     pub fn into_detached(self) -> Detached {
         let e = self.entry();
         let (expire_at, access, freq) = (e.expire_at(), e.access, e.freq);
-        let value = match e.kind {
+        let value = match e.kind() {
             KIND_STR => Value::from_str_bytes(e.str_bytes()),
             KIND_INT => Value::Int(e.int_value()),
             _ => {
@@ -325,7 +319,7 @@ impl Node {
     /// Rebuilds an inline string or integer block as a boxed one, so that its value can
     /// be changed in place (APPEND, SETRANGE, SETBIT, PFADD...). Boxed blocks stay.
     pub fn make_boxed(&mut self) {
-        if self.entry().kind != KIND_BOXED {
+        if self.entry().kind() != KIND_BOXED {
             let expire_at = self.entry().expire_at();
             self.rebuild(expire_at, true);
         }
@@ -333,7 +327,7 @@ impl Node {
 
     fn rebuild(&mut self, expire_at: u64, force_boxed: bool) {
         let e = self.entry();
-        let (epoch, access, freq, kind) = (e.snap_epoch, e.access, e.freq, e.kind);
+        let (epoch, access, freq, kind) = (e.snap_epoch(), e.access, e.freq, e.kind());
         let vpos = if e.volatile() { e.vpos() } else { 0 };
         let payload = match kind {
             KIND_STR if force_boxed => Payload::Boxed(Value::from_str_bytes(e.str_bytes())),
@@ -349,7 +343,7 @@ impl Node {
         let mut node = Node::build(e.key(), payload, expire_at, access, freq);
         {
             let n = node.entry_mut();
-            n.snap_epoch = epoch;
+            n.set_snap_epoch(epoch);
             if n.volatile() {
                 n.set_vpos(vpos);
             }
@@ -377,7 +371,7 @@ impl Drop for Node {
         // SAFETY: the block is valid; a boxed block's Value is dropped exactly once here,
         // then the block is freed with the layout it was allocated with.
         unsafe {
-            if *p.add(6) == KIND_BOXED {
+            if *p.add(5) & KIND_MASK == KIND_BOXED {
                 let at = self.entry().boxed_offset();
                 std::ptr::drop_in_place(p.add(at) as *mut Value);
             }
@@ -403,27 +397,38 @@ impl Entry {
         self.flags & FLAG_VOLATILE != 0
     }
 
-    /// Offset of the boxed Value from the block start (meaningful for boxed blocks).
     #[inline]
-    fn boxed_offset(&self) -> usize {
-        if self.volatile() {
-            HEAD + VOLATILE_AREA
+    fn kind(&self) -> u8 {
+        self.flags & KIND_MASK
+    }
+
+    /// The snapshot epoch bit: an entry whose epoch differs from its database's was
+    /// present when the running snapshot started and is not serialized yet (see
+    /// [`crate::persistence::cut`]). One snapshot runs at a time and its walk always
+    /// completes (a failed one keeps stamping without writing), so one bit is enough.
+    #[inline]
+    pub fn snap_epoch(&self) -> u8 {
+        (self.flags & FLAG_EPOCH != 0) as u8
+    }
+
+    /// Sets the snapshot epoch bit (`epoch` is 0 or 1).
+    #[inline]
+    pub fn set_snap_epoch(&mut self, epoch: u8) {
+        if epoch & 1 != 0 {
+            self.flags |= FLAG_EPOCH;
         } else {
-            HEAD
+            self.flags &= !FLAG_EPOCH;
         }
     }
 
     /// Offset of the key length varint in `data`.
     #[inline]
     fn key_at(&self) -> usize {
-        let mut off = 0;
         if self.volatile() {
-            off += VOLATILE_AREA;
+            VOLATILE_AREA
+        } else {
+            0
         }
-        if self.kind == KIND_BOXED {
-            off += BOXED_AREA;
-        }
-        off
     }
 
     /// The key.
@@ -440,6 +445,12 @@ impl Entry {
         let at = self.key_at();
         let (len, n) = get_varint(&self.data[at..]);
         at + n + len
+    }
+
+    /// Offset of the boxed Value from the block start (boxed blocks only).
+    #[inline]
+    fn boxed_offset(&self) -> usize {
+        align_up(HEAD + self.value_at())
     }
 
     fn str_bytes(&self) -> &[u8] {
@@ -502,10 +513,10 @@ impl Entry {
     /// The boxed value, if the block holds one.
     #[inline]
     fn boxed(&self) -> Option<&Value> {
-        if self.kind != KIND_BOXED {
+        if self.kind() != KIND_BOXED {
             return None;
         }
-        let at = self.key_at() - BOXED_AREA;
+        let at = self.boxed_offset() - HEAD;
         // SAFETY: a boxed block holds an initialized, 8-aligned Value at this offset of
         // `data` (the block start is 8-aligned and the offset from it is a multiple of 8).
         Some(unsafe { &*(self.data.as_ptr().add(at) as *const Value) })
@@ -514,7 +525,7 @@ impl Entry {
     /// The value: inline strings and integers by value or slice, others by reference.
     #[inline]
     pub fn value(&self) -> ValueRef<'_> {
-        match self.kind {
+        match self.kind() {
             KIND_STR => ValueRef::Str(self.str_bytes()),
             KIND_INT => ValueRef::Int(self.int_value()),
             _ => ValueRef::from(self.boxed().expect("boxed")),
@@ -534,10 +545,10 @@ impl Entry {
     /// (look the key up with [`crate::storage::Db::lookup_boxed`] to change those).
     #[inline]
     pub fn value_mut(&mut self) -> Option<&mut Value> {
-        if self.kind != KIND_BOXED {
+        if self.kind() != KIND_BOXED {
             return None;
         }
-        let at = self.key_at() - BOXED_AREA;
+        let at = self.boxed_offset() - HEAD;
         // SAFETY: as in `boxed`, and `&mut self` gives exclusive access.
         Some(unsafe { &mut *(self.data.as_mut_ptr().add(at) as *mut Value) })
     }
@@ -546,7 +557,7 @@ impl Entry {
     /// entry does not hold an inline integer.
     #[inline]
     pub fn set_int_in_place(&mut self, v: i64) -> bool {
-        if self.kind != KIND_INT {
+        if self.kind() != KIND_INT {
             return false;
         }
         let at = self.value_at();
@@ -661,8 +672,17 @@ mod tests {
 
     #[test]
     fn a_100_byte_string_with_a_short_key_fits_a_128_byte_block() {
-        let n = Node::new(b"key:999999", Value::from_bytes(&[b'x'; 100]), 0, 0, 5);
-        assert!(n.block_size() <= 128, "{}", n.block_size());
+        for key in [&b"key:999999"[..], b"memtier-9999999"] {
+            let n = Node::new(key, Value::from_bytes(&[b'x'; 100]), 0, 0, 5);
+            assert!(n.block_size() <= 128, "{}", n.block_size());
+        }
+        let mut n = Node::new(b"e", Value::Int(1), 0, 0, 5);
+        n.entry_mut().set_snap_epoch(1);
+        assert_eq!(n.entry().snap_epoch(), 1);
+        n.set_expire(5);
+        assert_eq!(n.entry().snap_epoch(), 1);
+        n.entry_mut().set_snap_epoch(0);
+        assert_eq!(n.entry().snap_epoch(), 0);
     }
 
     #[test]

@@ -54,9 +54,7 @@ impl CompactBytes {
             let mut inline = [0u8; 16];
             inline[..b.len()].copy_from_slice(b);
             inline[15] = INLINE_TAG | b.len() as u8;
-            CompactBytes {
-                r: Repr { inline },
-            }
+            CompactBytes { r: Repr { inline } }
         } else {
             Self::from_box(b.into())
         }

@@ -768,7 +768,11 @@ mod tests {
                 let f = format!("f{}", rng.gen_range(0..300)).into_bytes();
                 match rng.gen_range(0..4) {
                     0 | 1 => {
-                        let len = if rng.gen_bool(0.1) { 30 } else { rng.gen_range(0..18) };
+                        let len = if rng.gen_bool(0.1) {
+                            30
+                        } else {
+                            rng.gen_range(0..18)
+                        };
                         let v = vec![b'a' + rng.gen_range(0..26u8); len];
                         assert_eq!(h.set(&f, &v, l), m.insert(f, v).is_none());
                     }

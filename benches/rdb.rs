@@ -37,8 +37,8 @@ fn values() -> Vec<(&'static str, Value)> {
     vec![
         ("string_1k", Value::from_bytes(&vec![b'x'; 1024])),
         ("list_10k", Value::List(Box::new(l))),
-        ("hash_listpack_50", Value::Hash(Box::new(small_hash))),
-        ("hash_table_5k", Value::Hash(Box::new(big_hash))),
+        ("hash_listpack_50", Value::from_hash(small_hash)),
+        ("hash_table_5k", Value::from_hash(big_hash)),
         ("intset_500", Value::Set(Box::new(ints))),
         (
             "zset_skiplist_5k",

@@ -564,8 +564,6 @@ static PARAMS: &[Param] = &[
     ex("sanitize-dump-payload", "no", Kind::Enum(&["no", "yes", "clients"])),
     fld("save", Field::Save, Kind::Save),
     ex("set-max-intset-entries", "512", Kind::Int(0, LL_MAX)),
-    ex("set-max-listpack-entries", "128", Kind::Int(0, LL_MAX)),
-    ex("set-max-listpack-value", "64", Kind::Mem(0, LL_MAX as u64)),
     ex("set-proc-title", "yes", Kind::Bool).imm(),
     ex("shutdown-on-sigint", "default", Kind::Flags(SHUTDOWN_FLAGS)),
     ex("shutdown-on-sigterm", "default", Kind::Flags(SHUTDOWN_FLAGS)),

@@ -598,7 +598,7 @@ fn hrandfield(ctx: &mut Ctx, args: Args) {
         (Found::Is(h), out) => (h, out),
     };
     let i = rand::thread_rng().gen_range(0..h.len());
-    if let Some((f, _)) = h.iter().nth(i) {
+    if let Some((f, _)) = h.pair_at(i) {
         out.bulk(f);
     }
 }

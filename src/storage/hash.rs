@@ -4,24 +4,28 @@
 //!   length-prefixed field/value pairs, searched linearly, in insertion order (an update
 //!   rewrites the value in place, a new field is appended, a deletion closes the gap), so
 //!   HGETALL, HKEYS, HVALS and HSCAN list the fields in the same order as Redis.
-//! - [`Hash::Table`] ("hashtable"): a hash table from field to value.
+//! - [`Hash::Table`] ("hashtable"): the pairs in one vector of 32-byte entries (field and
+//!   value as [`CompactBytes`], inline up to 15 bytes) and a hash index of 32-bit
+//!   positions into it, like the set table (docs/memory-collections.md).
 //!
 //! A hash starts packed and becomes a table when it gets more than
 //! `hash-max-listpack-entries` fields or a field or value longer than
 //! `hash-max-listpack-value` bytes (see [`Limits`]). Like Redis, it never goes back.
 
-use hashbrown::HashMap;
+use super::chunked::{self, ChunkVec};
+use super::compact::CompactBytes;
+use hashbrown::HashTable;
 use std::hash::BuildHasher;
 use std::ops::Range;
-
-/// The table encoding's map.
-pub type Table = HashMap<Box<[u8]>, Box<[u8]>>;
 
 /// Redis's `LISTPACK_MAX_SAFETY_SIZE`: a packed hash never grows past 1 GiB.
 const PACKED_MAX_BYTES: usize = 1 << 30;
 
 /// HSCAN of a table returns at least `len / SCAN_SLICES` pairs per call.
 pub const SCAN_SLICES: usize = 64;
+
+/// Most pairs a table holds (positions are 32-bit).
+pub const TABLE_MAX: usize = u32::MAX as usize;
 
 /// The conversion thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,22 +46,27 @@ impl Default for Limits {
     }
 }
 
-/// A hash value.
+/// A hash value: 16 bytes (a packed buffer, or a pointer to a table).
 #[derive(Clone)]
 pub enum Hash {
     /// The compact encoding (`OBJECT ENCODING` "listpack").
     Packed(Packed),
     /// The hash table encoding (`OBJECT ENCODING` "hashtable").
-    Table(Table),
+    Table(Box<Table>),
 }
 
-/// Field/value pairs in one buffer: for each pair, the field's length (LEB128), the
-/// field, the value's length (LEB128), the value.
+/// Field/value pairs in one exact-size heap block: a 4-byte pair count (little-endian),
+/// then for each pair the field's length (LEB128), the field, the value's length
+/// (LEB128), the value. An empty hash has no block at all. Every change reallocates the
+/// block to its new exact size (in place when the size class stays, as jemalloc does
+/// for a listpack), so a small hash costs one allocation of its encoded size.
 #[derive(Clone, Default)]
 pub struct Packed {
-    buf: Vec<u8>,
-    len: usize,
+    buf: Box<[u8]>,
 }
+
+/// Bytes of the pair count at the start of a non-empty packed buffer.
+const HEADER: usize = 4;
 
 /// Appends `n` as LEB128.
 #[inline]
@@ -67,6 +76,17 @@ fn put_len(buf: &mut Vec<u8>, mut n: usize) {
         n >>= 7;
     }
     buf.push(n as u8);
+}
+
+/// Bytes of the LEB128 encoding of `n`.
+#[inline]
+fn len_size(mut n: usize) -> usize {
+    let mut l = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        l += 1;
+    }
+    l
 }
 
 /// Reads a LEB128 length at `pos`; returns it and the position after it.
@@ -98,6 +118,26 @@ struct Slot {
 }
 
 impl Packed {
+    /// Number of pairs.
+    #[inline]
+    fn len(&self) -> usize {
+        match self.buf.get(..HEADER) {
+            Some(h) => u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize,
+            None => 0,
+        }
+    }
+
+    /// Sets the pair count (the buffer has its header).
+    #[inline]
+    fn set_len(&mut self, n: usize) {
+        self.buf[..HEADER].copy_from_slice(&(n as u32).to_le_bytes());
+    }
+
+    /// Bytes of the buffer.
+    pub fn bytes(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The pair starting at `pos`.
     #[inline]
     fn slot_at(&self, pos: usize) -> Slot {
@@ -115,7 +155,7 @@ impl Packed {
 
     /// The pair holding `field`.
     fn find(&self, field: &[u8]) -> Option<Slot> {
-        let mut pos = 0;
+        let mut pos = HEADER;
         while pos < self.buf.len() {
             let s = self.slot_at(pos);
             if &self.buf[s.field.clone()] == field {
@@ -126,14 +166,42 @@ impl Packed {
         None
     }
 
+    /// Makes `range` of the buffer `new_len` bytes long (moving what follows it), with
+    /// one reallocation to the new exact size; returns the new range. The bytes of the
+    /// new range are unspecified.
+    fn resize_range(&mut self, range: Range<usize>, new_len: usize) -> Range<usize> {
+        let old_len = range.len();
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        let total = v.len();
+        if new_len > old_len {
+            v.reserve_exact(new_len - old_len);
+            v.resize(total + new_len - old_len, 0);
+            v.copy_within(range.end..total, range.start + new_len);
+        } else if new_len < old_len {
+            v.copy_within(range.end..total, range.start + new_len);
+            v.truncate(total - (old_len - new_len));
+        }
+        self.buf = v.into_boxed_slice();
+        range.start..range.start + new_len
+    }
+
     /// Appends a new pair.
     fn push(&mut self, field: &[u8], value: &[u8]) {
-        self.buf.reserve(field.len() + value.len() + 4);
-        put_len(&mut self.buf, field.len());
-        self.buf.extend_from_slice(field);
-        put_len(&mut self.buf, value.len());
-        self.buf.extend_from_slice(value);
-        self.len += 1;
+        let n = self.len();
+        let mut v = std::mem::take(&mut self.buf).into_vec();
+        let add = len_size(field.len()) + field.len() + len_size(value.len()) + value.len();
+        if v.is_empty() {
+            v.reserve_exact(HEADER + add);
+            v.extend_from_slice(&[0; HEADER]);
+        } else {
+            v.reserve_exact(add);
+        }
+        put_len(&mut v, field.len());
+        v.extend_from_slice(field);
+        put_len(&mut v, value.len());
+        v.extend_from_slice(value);
+        self.buf = v.into_boxed_slice();
+        self.set_len(n + 1);
     }
 
     /// Replaces the value of the pair at `s`, keeping its place.
@@ -142,18 +210,152 @@ impl Packed {
             self.buf[s.value.clone()].copy_from_slice(value);
             return;
         }
-        let mut prefix = Vec::with_capacity(10);
-        put_len(&mut prefix, value.len());
-        self.buf.splice(
-            s.val_start..s.value.end,
-            prefix.into_iter().chain(value.iter().copied()),
-        );
+        let mut enc = Vec::with_capacity(10);
+        put_len(&mut enc, value.len());
+        let r = self.resize_range(s.val_start..s.value.end, enc.len() + value.len());
+        self.buf[r.start..r.start + enc.len()].copy_from_slice(&enc);
+        self.buf[r.start + enc.len()..r.end].copy_from_slice(value);
     }
 
     /// Removes the pair at `s`.
     fn remove_slot(&mut self, s: &Slot) {
-        self.buf.drain(s.start..s.value.end);
-        self.len -= 1;
+        let n = self.len();
+        self.resize_range(s.start..s.value.end, 0);
+        self.set_len(n - 1);
+    }
+}
+
+/// The table encoding: the pairs in one chunked vector of 32-byte entries (a field and a value
+/// as [`CompactBytes`]: up to 15 bytes inline, longer ones in one exact heap block) and
+/// a hash index of their 32-bit positions. A removal moves the last pair into the hole.
+/// About 32 bytes a pair for the vector plus 5 to 11 for the index, and nothing else
+/// when fields and values are short.
+#[derive(Clone)]
+pub struct Table {
+    entries: ChunkVec<(CompactBytes, CompactBytes)>,
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table::with_capacity(0)
+    }
+}
+
+impl Table {
+    /// An empty table with room for `n` pairs.
+    pub fn with_capacity(n: usize) -> Table {
+        Table {
+            entries: ChunkVec::with_capacity(n),
+            index: HashTable::with_capacity(n),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    /// Number of pairs.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The hash of a field (the index's and HSCAN's).
+    #[inline]
+    fn hash(&self, f: &[u8]) -> u64 {
+        self.hasher.hash_one(f)
+    }
+
+    /// Position of `f` in the entries.
+    #[inline]
+    fn find(&self, f: &[u8]) -> Option<usize> {
+        let h = self.hash(f);
+        let entries = &self.entries;
+        self.index
+            .find(h, |&i| &*entries[i as usize].0 == f)
+            .map(|&i| i as usize)
+    }
+
+    /// The value of `f`.
+    #[inline]
+    pub fn get(&self, f: &[u8]) -> Option<&[u8]> {
+        self.find(f).map(|i| &*self.entries[i].1)
+    }
+
+    /// Sets `f` to `v`; returns true when the field is new.
+    pub fn insert(&mut self, f: &[u8], v: &[u8]) -> bool {
+        let h = self.hash(f);
+        let Table {
+            entries,
+            index,
+            hasher,
+        } = self;
+        if let Some(&i) = index.find(h, |&i| &*entries[i as usize].0 == f) {
+            let slot = &mut entries[i as usize].1;
+            if slot.len() == v.len() {
+                slot.as_bytes_mut().copy_from_slice(v);
+            } else {
+                *slot = CompactBytes::new(v);
+            }
+            return false;
+        }
+        assert!(entries.len() < TABLE_MAX, "hash too large");
+        let pos = entries.len() as u32;
+        entries.push((CompactBytes::new(f), CompactBytes::new(v)));
+        index.insert_unique(h, pos, |&i| hasher.hash_one(&*entries[i as usize].0));
+        true
+    }
+
+    /// Removes `f`; returns true when it existed.
+    pub fn remove(&mut self, f: &[u8]) -> bool {
+        let Some(pos) = self.find(f) else {
+            return false;
+        };
+        let h = self.hash(f);
+        if let Ok(e) = self.index.find_entry(h, |&i| i as usize == pos) {
+            e.remove();
+        }
+        let last = self.entries.len() - 1;
+        if pos != last {
+            let hl = self.hash(&self.entries[last].0);
+            if let Some(slot) = self.index.find_mut(hl, |&i| i as usize == last) {
+                *slot = pos as u32;
+            }
+        }
+        self.entries.swap_remove(pos);
+        // Give memory back when the table is mostly empty (Redis's htNeedsResize).
+        if self.entries.capacity() > 16 && self.entries.len() * 8 < self.entries.capacity() {
+            self.entries.shrink_to_fit();
+            let Table {
+                entries,
+                index,
+                hasher,
+            } = self;
+            index.shrink_to_fit(|&i| hasher.hash_one(&*entries[i as usize].0));
+        }
+        true
+    }
+
+    /// The pair at position `i` (0..len, an arbitrary but fixed order between changes).
+    #[inline]
+    pub fn pair_at(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.entries.get(i).map(|(f, v)| (&**f, &**v))
+    }
+
+    /// Bytes used on the heap (vector, index, long fields and values).
+    pub fn heap_size(&self) -> usize {
+        self.entries.heap_bytes()
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self
+                .entries
+                .iter()
+                .map(|(f, v)| f.heap_size() + v.heap_size())
+                .sum::<usize>()
     }
 }
 
@@ -165,7 +367,7 @@ pub struct Iter<'a> {
 
 enum IterInner<'a> {
     Packed { buf: &'a [u8], pos: usize },
-    Table(hashbrown::hash_map::Iter<'a, Box<[u8]>, Box<[u8]>>),
+    Table(chunked::Iter<'a, (CompactBytes, CompactBytes)>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -207,7 +409,7 @@ impl Hash {
     #[inline]
     pub fn len(&self) -> usize {
         match self {
-            Hash::Packed(p) => p.len,
+            Hash::Packed(p) => p.len(),
             Hash::Table(t) => t.len(),
         }
     }
@@ -231,7 +433,7 @@ impl Hash {
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
             Hash::Packed(p) => p.find(field).map(|s| &p.buf[s.value]),
-            Hash::Table(t) => t.get(field).map(|v| &**v),
+            Hash::Table(t) => t.get(field),
         }
     }
 
@@ -240,7 +442,7 @@ impl Hash {
     pub fn contains(&self, field: &[u8]) -> bool {
         match self {
             Hash::Packed(p) => p.find(field).is_some(),
-            Hash::Table(t) => t.contains_key(field),
+            Hash::Table(t) => t.find(field).is_some(),
         }
     }
 
@@ -250,26 +452,35 @@ impl Hash {
             inner: match self {
                 Hash::Packed(p) => IterInner::Packed {
                     buf: &p.buf,
-                    pos: 0,
+                    pos: HEADER,
                 },
-                Hash::Table(t) => IterInner::Table(t.iter()),
+                Hash::Table(t) => IterInner::Table(t.entries.iter()),
             },
+        }
+    }
+
+    /// The pair at position `i` of [`Hash::iter`]'s order: O(1) for a table, a walk of
+    /// the buffer when packed (HRANDFIELD's pick).
+    pub fn pair_at(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        match self {
+            Hash::Packed(_) => self.iter().nth(i),
+            Hash::Table(t) => t.pair_at(i),
         }
     }
 
     /// Converts a packed hash to the table encoding (no-op for a table).
     pub fn convert_to_table(&mut self) {
         if let Hash::Packed(p) = self {
-            let mut t = Table::with_capacity(p.len);
+            let mut t = Table::with_capacity(p.len());
             for (f, v) in (Iter {
                 inner: IterInner::Packed {
                     buf: &p.buf,
-                    pos: 0,
+                    pos: HEADER,
                 },
             }) {
-                t.insert(f.into(), v.into());
+                t.insert(f, v);
             }
-            *self = Hash::Table(t);
+            *self = Hash::Table(Box::new(t));
         }
     }
 
@@ -315,26 +526,13 @@ impl Hash {
                         true
                     }
                 };
-                let too_many = p.len > lim.max_entries;
+                let too_many = p.len() > lim.max_entries;
                 if too_many {
                     self.convert_to_table();
                 }
                 new
             }
-            Hash::Table(t) => match t.get_mut(field) {
-                Some(v) => {
-                    if v.len() == value.len() {
-                        v.copy_from_slice(value);
-                    } else {
-                        *v = value.into();
-                    }
-                    false
-                }
-                None => {
-                    t.insert(field.into(), value.into());
-                    true
-                }
-            },
+            Hash::Table(t) => t.insert(field, value),
         }
     }
 
@@ -348,7 +546,7 @@ impl Hash {
                 }
                 None => false,
             },
-            Hash::Table(t) => t.remove(field).is_some(),
+            Hash::Table(t) => t.remove(field),
         }
     }
 
@@ -378,10 +576,10 @@ impl Hash {
             }
             Hash::Table(t) => t,
         };
-        let hasher = t.hasher();
         let mut rest: Vec<(u64, &'a [u8], &'a [u8])> = t
+            .entries
             .iter()
-            .map(|(k, v)| (hasher.hash_one(&**k) >> 1, &**k, &**v))
+            .map(|(k, v)| (t.hash(k) >> 1, &**k, &**v))
             .filter(|(h, _, _)| *h >= cursor)
             .collect();
         let count = count.max(1).max(t.len() / SCAN_SLICES);
@@ -411,11 +609,8 @@ impl Hash {
     /// Approximate heap bytes used (for MEMORY USAGE and accounting).
     pub fn heap_size(&self) -> usize {
         match self {
-            Hash::Packed(p) => p.buf.capacity(),
-            Hash::Table(t) => {
-                let slot = std::mem::size_of::<(Box<[u8]>, Box<[u8]>)>() + 1;
-                t.capacity() * slot + t.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
-            }
+            Hash::Packed(p) => p.buf.len(),
+            Hash::Table(t) => std::mem::size_of::<Table>() + t.heap_size(),
         }
     }
 }
@@ -544,6 +739,59 @@ mod tests {
         let mut n = 0;
         assert_eq!(h.scan(12345, 1, |_, _| n += 1), 0);
         assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn hash_is_sixteen_bytes_and_packed_is_exact() {
+        assert_eq!(std::mem::size_of::<Hash>(), 16);
+        let mut h = Hash::new();
+        assert_eq!(h.heap_size(), 0);
+        h.set(b"name", b"user1", Limits::default());
+        // 4-byte count, then 1 + 4 + 1 + 5 bytes.
+        assert_eq!(h.heap_size(), 15);
+        h.set(b"name", b"u", Limits::default());
+        assert_eq!(h.heap_size(), 11);
+        h.remove(b"name");
+        assert_eq!(h.heap_size(), 4);
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn random_ops_match_a_model_in_both_encodings() {
+        use rand::{Rng, SeedableRng};
+        for entries in [0usize, 8, 512] {
+            let l = lim(entries, 20);
+            let mut rng = rand::rngs::SmallRng::seed_from_u64(entries as u64);
+            let mut h = Hash::new();
+            let mut m = std::collections::HashMap::<Vec<u8>, Vec<u8>>::new();
+            for step in 0..4000 {
+                let f = format!("f{}", rng.gen_range(0..300)).into_bytes();
+                match rng.gen_range(0..4) {
+                    0 | 1 => {
+                        let len = if rng.gen_bool(0.1) {
+                            30
+                        } else {
+                            rng.gen_range(0..18)
+                        };
+                        let v = vec![b'a' + rng.gen_range(0..26u8); len];
+                        assert_eq!(h.set(&f, &v, l), m.insert(f, v).is_none());
+                    }
+                    2 => assert_eq!(h.remove(&f), m.remove(&f).is_some()),
+                    _ => assert_eq!(h.get(&f), m.get(&f).map(|v| &v[..])),
+                }
+                assert_eq!(h.len(), m.len());
+                if step % 200 == 0 {
+                    let all: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+                        h.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+                    assert_eq!(all, m);
+                    for i in 0..h.len() {
+                        let (k, v) = h.pair_at(i).expect("pair");
+                        assert_eq!(m.get(k).map(|x| &x[..]), Some(v));
+                    }
+                    assert!(h.pair_at(h.len()).is_none());
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Per-shard storage: the databases of one shard, their values and expiry.
 
+pub mod chunked;
+pub mod compact;
 pub mod db;
 pub mod entry;
 pub mod hash;

@@ -5,14 +5,17 @@
 //!   smallest width that holds every member (16, 32 or 64 bits, widened when a larger
 //!   member arrives, never narrowed), searched by binary search. SMEMBERS of an intset
 //!   lists the members in ascending order, as Redis does.
-//! - [`Set::Table`] ("hashtable"): the members in one vector of boxed byte strings plus a
-//!   hash index of 32-bit positions into it. The vector gives O(1) random members (SPOP,
+//! - [`Set::Table`] ("hashtable"): the members in one chunked vector of [`CompactBytes`]
+//!   (16 bytes each, members up to 15 bytes inline, longer ones in one exact heap block)
+//!   plus a hash index of 32-bit positions into it. The vector gives O(1) random members (SPOP,
 //!   SRANDMEMBER) and the index O(1) membership.
 //!
 //! A set created by a first member that is an integer starts as an intset; it becomes a
 //! table when a non-integer member is added or when it holds more than
 //! `set-max-intset-entries` members. Like Redis, it never goes back.
 
+use super::chunked::{self, ChunkVec};
+use super::compact::CompactBytes;
 use crate::protocol::reply::parse_i64;
 use crate::protocol::reply::ReplyWriter;
 use hashbrown::HashTable;
@@ -245,7 +248,7 @@ impl Default for IntSet {
 /// move the last member into the hole) and a hash index of their positions.
 #[derive(Clone)]
 pub struct Table {
-    members: Vec<Box<[u8]>>,
+    members: ChunkVec<CompactBytes>,
     index: HashTable<u32>,
     hasher: foldhash::fast::RandomState,
 }
@@ -260,7 +263,7 @@ impl Table {
     /// An empty table with room for `n` members.
     pub fn with_capacity(n: usize) -> Table {
         Table {
-            members: Vec::with_capacity(n),
+            members: ChunkVec::with_capacity(n),
             index: HashTable::with_capacity(n),
             hasher: foldhash::fast::RandomState::default(),
         }
@@ -312,13 +315,13 @@ impl Table {
         }
         assert!(members.len() < TABLE_MAX, "set too large");
         let pos = members.len() as u32;
-        members.push(m.into());
+        members.push(CompactBytes::new(m));
         index.insert_unique(h, pos, |&i| hasher.hash_one(&*members[i as usize]));
         true
     }
 
     /// Removes the member at position `pos`; returns it.
-    fn remove_at(&mut self, pos: usize) -> Box<[u8]> {
+    fn remove_at(&mut self, pos: usize) -> CompactBytes {
         let h = self.hash(&self.members[pos]);
         if let Ok(e) = self.index.find_entry(h, |&i| i as usize == pos) {
             e.remove();
@@ -362,9 +365,9 @@ impl Table {
 
     /// Bytes used on the heap (vector, index, member blocks).
     pub fn heap_size(&self) -> usize {
-        self.members.capacity() * std::mem::size_of::<Box<[u8]>>()
+        self.members.heap_bytes()
             + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
-            + self.members.iter().map(|m| m.len()).sum::<usize>()
+            + self.members.iter().map(|m| m.heap_size()).sum::<usize>()
     }
 }
 
@@ -373,7 +376,7 @@ pub enum Iter<'a> {
     /// Over an intset.
     Ints(&'a IntSet, usize),
     /// Over a table.
-    Table(std::slice::Iter<'a, Box<[u8]>>),
+    Table(chunked::Iter<'a, CompactBytes>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -624,7 +627,7 @@ pub enum Popped {
     /// From an intset.
     Int(i64),
     /// From a table.
-    Bytes(Box<[u8]>),
+    Bytes(CompactBytes),
 }
 
 impl Popped {

@@ -39,9 +39,9 @@ pub enum Value {
     Str(Box<[u8]>),
     /// A string modified in place; keeps spare capacity for appends ("raw").
     Raw(Vec<u8>),
-    /// A hash ("listpack" or "hashtable"). Boxed so that strings, by far the most
-    /// common values, keep `Value` at 32 bytes.
-    Hash(Box<Hash>),
+    /// A hash ("listpack" or "hashtable"). Not boxed: a [`Hash`] is 16 bytes (a packed
+    /// buffer or a table pointer), so a small hash costs one allocation.
+    Hash(Hash),
     /// A set ("intset" or "hashtable"), boxed for the same reason.
     Set(Box<Set>),
     /// A sorted set ("listpack" or "skiplist"), boxed like hashes.
@@ -208,7 +208,7 @@ impl Value {
             Value::Int(_) | Value::Small { .. } => 0,
             Value::Str(b) => b.len(),
             Value::Raw(v) => v.capacity(),
-            Value::Hash(h) => std::mem::size_of::<Hash>() + h.heap_size(),
+            Value::Hash(h) => h.heap_size(),
             Value::Set(s) => std::mem::size_of::<Set>() + s.heap_size(),
             Value::ZSet(z) => std::mem::size_of::<ZSet>() + z.heap_size(),
             Value::List(l) => std::mem::size_of::<List>() + l.heap_size(),
@@ -220,7 +220,7 @@ impl Value {
     #[inline]
     pub fn as_hash(&self) -> Option<&Hash> {
         match self {
-            Value::Hash(h) => Some(&**h),
+            Value::Hash(h) => Some(h),
             _ => None,
         }
     }
@@ -229,14 +229,14 @@ impl Value {
     #[inline]
     pub fn as_hash_mut(&mut self) -> Option<&mut Hash> {
         match self {
-            Value::Hash(h) => Some(&mut **h),
+            Value::Hash(h) => Some(h),
             _ => None,
         }
     }
 
     /// Wraps a hash.
     pub fn from_hash(h: Hash) -> Value {
-        Value::Hash(Box::new(h))
+        Value::Hash(h)
     }
 
     /// The set, or `None` when the value is not a set.

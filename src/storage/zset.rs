@@ -19,6 +19,7 @@
 //! `zset-max-listpack-value` bytes (see [`Limits`]). Like Redis, it only goes back to
 //! packed when a *STORE command builds a small result ([`ZSet::from_pairs`]).
 
+use super::compact::CompactBytes;
 use hashbrown::HashTable;
 use std::cmp::Ordering;
 use std::hash::BuildHasher;
@@ -234,10 +235,11 @@ struct Level {
 }
 
 /// A skiplist node. Level 0 is inline; most nodes (3 in 4) have no upper level, so
-/// `upper` is an empty box that allocates nothing.
+/// `upper` is an empty box that allocates nothing. A member of up to 15 bytes is stored
+/// in the node itself ([`CompactBytes`]), a longer one in one exact heap block.
 #[derive(Clone, Debug)]
 struct Node {
-    member: Box<[u8]>,
+    member: CompactBytes,
     score: f64,
     backward: u32,
     level0: Level,
@@ -267,7 +269,7 @@ impl SkipList {
     /// An empty skiplist.
     pub fn new() -> SkipList {
         let head = Node {
-            member: Box::default(),
+            member: CompactBytes::new(b""),
             score: 0.0,
             backward: NIL,
             level0: Level {
@@ -454,7 +456,7 @@ impl SkipList {
     /// Inserts a new member.
     fn insert(&mut self, member: &[u8], score: f64) {
         let node = Node {
-            member: member.into(),
+            member: CompactBytes::new(member),
             score,
             backward: NIL,
             level0: Level {
@@ -492,7 +494,7 @@ impl SkipList {
         self.unlink(x);
         let n = &mut self.nodes[x as usize];
         let score = n.score;
-        n.member = Box::default();
+        n.member = CompactBytes::new(b"");
         n.upper = Box::default();
         self.free.push(x);
         if self.len == 0 {
@@ -580,7 +582,7 @@ impl SkipList {
         let nodes: usize = self
             .nodes
             .iter()
-            .map(|n| n.member.len() + n.upper.len() * std::mem::size_of::<Level>())
+            .map(|n| n.member.heap_size() + n.upper.len() * std::mem::size_of::<Level>())
             .sum();
         self.nodes.capacity() * std::mem::size_of::<Node>()
             + nodes
@@ -662,7 +664,7 @@ impl<'a> Iterator for Iter<'a> {
                 }
                 let n = &s.nodes[*x as usize];
                 *x = if *rev { n.backward } else { n.level0.forward };
-                Some((&n.member, n.score))
+                Some((&*n.member, n.score))
             }
         }
     }

@@ -203,7 +203,7 @@ pub fn load_object(t: u8, r: &mut Reader, lim: &LoadLimits) -> Result<Value> {
                     return Err("duplicate hash field".into());
                 }
             }
-            Ok(Value::Hash(Box::new(h)))
+            Ok(Value::from_hash(h))
         }
         TYPE_HASH_ZIPMAP => {
             let blob = r.string("hash zipmap")?;
@@ -222,7 +222,7 @@ pub fn load_object(t: u8, r: &mut Reader, lim: &LoadLimits) -> Result<Value> {
             if h.len() > lim.hash.max_entries || maxlen > lim.hash.max_value {
                 h.convert_to_table();
             }
-            Ok(Value::Hash(Box::new(h)))
+            Ok(Value::from_hash(h))
         }
         TYPE_HASH_ZIPLIST | TYPE_HASH_LISTPACK => {
             let blob = r.string("hash listpack")?;
@@ -243,7 +243,7 @@ pub fn load_object(t: u8, r: &mut Reader, lim: &LoadLimits) -> Result<Value> {
             if h.len() > lim.hash.max_entries {
                 h.convert_to_table();
             }
-            Ok(Value::Hash(Box::new(h)))
+            Ok(Value::from_hash(h))
         }
         TYPE_STREAM_LISTPACKS | TYPE_STREAM_LISTPACKS_2 | TYPE_STREAM_LISTPACKS_3 => {
             super::stream::load(t, r)
@@ -322,9 +322,9 @@ mod tests {
         let mut h = Hash::new();
         h.set(b"a", b"1", lim.hash);
         h.set(b"b", b"two", lim.hash);
-        vals.push(Value::Hash(Box::new(h.clone())));
+        vals.push(Value::from_hash(h.clone()));
         h.set(b"long", &[b'v'; 100], lim.hash);
-        vals.push(Value::Hash(Box::new(h)));
+        vals.push(Value::from_hash(h));
         let pairs = vec![
             (b"a".to_vec(), 1.5),
             (b"b".to_vec(), f64::INFINITY),
@@ -391,7 +391,7 @@ mod tests {
                 lim.hash,
             );
         }
-        let v = Value::Hash(Box::new(h));
+        let v = Value::from_hash(h);
         let p = dump_payload(&v, false);
         let body = &p[..p.len() - 10];
         for i in 0..body.len() {

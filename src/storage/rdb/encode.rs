@@ -40,7 +40,7 @@ pub fn type_byte(v: &Value) -> u8 {
             ZSet::Packed(_) => TYPE_ZSET_LISTPACK,
             ZSet::Skip(_) => TYPE_ZSET_2,
         },
-        Value::Hash(h) => match **h {
+        Value::Hash(h) => match h {
             Hash::Packed(_) => TYPE_HASH_LISTPACK,
             Hash::Table(_) => TYPE_HASH,
         },
@@ -177,7 +177,7 @@ pub fn save_object(v: &Value, out: &mut Vec<u8>, compress: bool) {
                 }
             }
         },
-        Value::Hash(h) => match &**h {
+        Value::Hash(h) => match h {
             Hash::Packed(_) => {
                 let mut w = listpack::Writer::new();
                 for (f, v) in h.iter() {

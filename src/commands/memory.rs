@@ -57,7 +57,7 @@ pub fn key_usage(key: &[u8], entry: &Entry, table_share: usize, ttl_share: usize
         Some(Value::Raw(v)) => alloc_size(v.capacity()),
         Some(Value::Str(b)) => alloc_size(b.len()),
         Some(v) => v.heap_size(),
-        None => 0,
+        None => entry.as_hash().map_or(0, |h| h.heap_size()),
     };
     let ttl = if entry.expire_at() != 0 { ttl_share } else { 0 };
     table_share + block + value_heap + ttl

@@ -276,7 +276,7 @@ fn reply_string(out: &mut ReplyWriter, v: ValueRef<'_>) -> bool {
     match v {
         ValueRef::Int(i) => out.bulk_int(i),
         ValueRef::Str(s) => out.bulk(s),
-        ValueRef::Boxed(_) => return false,
+        ValueRef::Hash(_) | ValueRef::Boxed(_) => return false,
     }
     true
 }

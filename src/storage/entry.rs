@@ -13,7 +13,9 @@
 //! 6   [expire_at: u64, vpos: u32]   only for a key with a TTL (read unaligned)
 //! ..  key length (LEB128), key bytes
 //! ..  KIND_STR: value length (LEB128), bytes; KIND_INT: i64 little-endian;
-//!     KIND_BOXED: padding to 8, then the Value (32 bytes)
+//!     KIND_BOXED: padding to 8, then the Value (32 bytes);
+//!     KIND_HASH: padding to 8, then the Hash (16 bytes: a small hash's packed block
+//!     or a table pointer)
 //! ```
 //!
 //! A 100-byte string under a 10-byte key takes 118 bytes: jemalloc's 128-byte class.
@@ -23,6 +25,7 @@
 //! plain structs. [`Node`] owns a block. [`Detached`] is an entry taken out of a
 //! database (RENAME, MOVE, DUMP...), with its value as an owned [`Value`].
 
+use super::hash::Hash;
 use super::value::{Value, ValueRef};
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::NonNull;
@@ -35,6 +38,7 @@ pub const LFU_DECAY_MINUTES: u32 = 1;
 const KIND_STR: u8 = 0;
 const KIND_INT: u8 = 1;
 const KIND_BOXED: u8 = 2;
+const KIND_HASH: u8 = 3;
 const KIND_MASK: u8 = 3;
 const FLAG_VOLATILE: u8 = 4;
 const FLAG_EPOCH: u8 = 8;
@@ -42,6 +46,7 @@ const FLAG_EPOCH: u8 = 8;
 const HEAD: usize = 6;
 const VOLATILE_AREA: usize = 12;
 const BOXED_AREA: usize = std::mem::size_of::<Value>();
+const HASH_AREA: usize = std::mem::size_of::<Hash>();
 const ALIGN: usize = 8;
 
 #[inline]
@@ -133,6 +138,7 @@ unsafe fn block_size(p: *const u8) -> usize {
             off + n + vlen
         }
         KIND_INT => off + 8,
+        KIND_HASH => align_up(off) + HASH_AREA,
         _ => align_up(off) + BOXED_AREA,
     }
 }
@@ -161,6 +167,7 @@ unsafe fn read_varint_raw(p: *const u8) -> (usize, usize) {
 enum Payload<'a> {
     Str(&'a [u8]),
     Int(i64),
+    Hash(Hash),
     Boxed(Value),
 }
 
@@ -185,6 +192,7 @@ impl Node {
                 freq,
             ),
             Value::Str(b) => Node::build(key, Payload::Str(&b), expire_at, access, freq),
+            Value::Hash(h) => Node::build(key, Payload::Hash(h), expire_at, access, freq),
             other => Node::build(key, Payload::Boxed(other), expire_at, access, freq),
         }
     }
@@ -193,6 +201,7 @@ impl Node {
         let kind = match payload {
             Payload::Str(_) => KIND_STR,
             Payload::Int(_) => KIND_INT,
+            Payload::Hash(_) => KIND_HASH,
             Payload::Boxed(_) => KIND_BOXED,
         };
         let flags = kind | if expire_at != 0 { FLAG_VOLATILE } else { 0 };
@@ -206,6 +215,10 @@ impl Node {
         match &payload {
             Payload::Str(b) => size += varint_len(b.len()) + b.len(),
             Payload::Int(_) => size += 8,
+            Payload::Hash(_) => {
+                value_at = align_up(size);
+                size = value_at + HASH_AREA;
+            }
             Payload::Boxed(_) => {
                 value_at = align_up(size);
                 size = value_at + BOXED_AREA;
@@ -235,6 +248,7 @@ impl Node {
                     bytes[value_at + n..].copy_from_slice(b);
                 }
                 Payload::Int(v) => bytes[value_at..].copy_from_slice(&v.to_le_bytes()),
+                Payload::Hash(h) => std::ptr::write(p.add(value_at) as *mut Hash, h),
                 Payload::Boxed(v) => std::ptr::write(p.add(value_at) as *mut Value, v),
             }
             Node(NonNull::new_unchecked(p))
@@ -289,6 +303,12 @@ impl Node {
         let value = match e.kind() {
             KIND_STR => Value::from_str_bytes(e.str_bytes()),
             KIND_INT => Value::Int(e.int_value()),
+            KIND_HASH => {
+                let at = e.boxed_offset();
+                // SAFETY: a hash block holds an initialized Hash at `at`; it is moved out
+                // and the block freed below without dropping it again.
+                Value::Hash(unsafe { std::ptr::read(self.0.as_ptr().add(at) as *const Hash) })
+            }
             _ => {
                 let at = e.boxed_offset();
                 // SAFETY: a boxed block holds an initialized Value at `at`; it is moved out
@@ -319,7 +339,7 @@ impl Node {
     /// Rebuilds an inline string or integer block as a boxed one, so that its value can
     /// be changed in place (APPEND, SETRANGE, SETBIT, PFADD...). Boxed blocks stay.
     pub fn make_boxed(&mut self) {
-        if self.entry().kind() != KIND_BOXED {
+        if self.entry().kind() < KIND_BOXED {
             let expire_at = self.entry().expire_at();
             self.rebuild(expire_at, true);
         }
@@ -334,6 +354,10 @@ impl Node {
             KIND_STR => Payload::Str(e.str_bytes()),
             KIND_INT if force_boxed => Payload::Boxed(Value::Int(e.int_value())),
             KIND_INT => Payload::Int(e.int_value()),
+            // SAFETY: as below, for the Hash.
+            KIND_HASH => Payload::Hash(unsafe {
+                std::ptr::read(self.0.as_ptr().add(e.boxed_offset()) as *const Hash)
+            }),
             // SAFETY: the Value is moved into the new block; the old block is freed below
             // without dropping it (nothing between can unwind: allocation failure aborts).
             _ => Payload::Boxed(unsafe {
@@ -349,7 +373,7 @@ impl Node {
             }
         }
         let old = std::mem::replace(self, node);
-        if kind == KIND_BOXED {
+        if kind >= KIND_BOXED {
             old.free_moved();
         }
     }
@@ -371,9 +395,16 @@ impl Drop for Node {
         // SAFETY: the block is valid; a boxed block's Value is dropped exactly once here,
         // then the block is freed with the layout it was allocated with.
         unsafe {
-            if *p.add(5) & KIND_MASK == KIND_BOXED {
-                let at = self.entry().boxed_offset();
-                std::ptr::drop_in_place(p.add(at) as *mut Value);
+            match *p.add(5) & KIND_MASK {
+                KIND_BOXED => {
+                    let at = self.entry().boxed_offset();
+                    std::ptr::drop_in_place(p.add(at) as *mut Value);
+                }
+                KIND_HASH => {
+                    let at = self.entry().boxed_offset();
+                    std::ptr::drop_in_place(p.add(at) as *mut Hash);
+                }
+                _ => {}
             }
             dealloc(p, Layout::from_size_align_unchecked(size, ALIGN));
         }
@@ -528,6 +559,7 @@ impl Entry {
         match self.kind() {
             KIND_STR => ValueRef::Str(self.str_bytes()),
             KIND_INT => ValueRef::Int(self.int_value()),
+            KIND_HASH => ValueRef::Hash(self.hash_ref().expect("hash")),
             _ => ValueRef::from(self.boxed().expect("boxed")),
         }
     }
@@ -589,12 +621,42 @@ impl Entry {
     /// The hash, or `None` when the value is not a hash.
     #[inline]
     pub fn as_hash(&self) -> Option<&super::Hash> {
-        self.boxed().and_then(Value::as_hash)
+        self.hash_ref()
     }
     /// The hash, mutably.
     #[inline]
     pub fn as_hash_mut(&mut self) -> Option<&mut super::Hash> {
-        self.value_mut().and_then(Value::as_hash_mut)
+        if self.kind() != KIND_HASH {
+            return None;
+        }
+        let at = self.boxed_offset() - HEAD;
+        // SAFETY: a hash block holds an initialized, 8-aligned Hash at this offset of
+        // `data`; `&mut self` gives exclusive access.
+        Some(unsafe { &mut *(self.data.as_mut_ptr().add(at) as *mut Hash) })
+    }
+
+    #[inline]
+    fn hash_ref(&self) -> Option<&Hash> {
+        if self.kind() != KIND_HASH {
+            return None;
+        }
+        let at = self.boxed_offset() - HEAD;
+        // SAFETY: a hash block holds an initialized, 8-aligned Hash at this offset of
+        // `data` (block start 8-aligned, offset rounded up to 8).
+        Some(unsafe { &*(self.data.as_ptr().add(at) as *const Hash) })
+    }
+
+    /// Heap bytes the value owns outside the block (a boxed value's allocations, a
+    /// hash's packed block or table).
+    pub fn value_heap(&self) -> usize {
+        match self.value() {
+            ValueRef::Hash(h) => h.heap_size(),
+            ValueRef::Boxed(v) => v.heap_size(),
+            _ => match self.boxed() {
+                Some(v) => v.heap_size(),
+                None => 0,
+            },
+        }
     }
     /// The set, or `None` when the value is not a set.
     #[inline]
@@ -683,6 +745,32 @@ mod tests {
         assert_eq!(n.entry().snap_epoch(), 1);
         n.entry_mut().set_snap_epoch(0);
         assert_eq!(n.entry().snap_epoch(), 0);
+    }
+
+    #[test]
+    fn small_hashes_keep_only_the_hash_handle_in_the_block() {
+        let mut h = Hash::new();
+        let lim = crate::storage::hash::Limits::default();
+        h.set(b"name", b"user123", lim);
+        h.set(b"visits", b"7", lim);
+        let mut n = Node::new(b"h:123456", Value::Hash(h), 0, 0, 5);
+        assert!(n.block_size() <= 32, "{}", n.block_size());
+        assert_eq!(
+            n.entry().as_hash().unwrap().get(b"name"),
+            Some(&b"user123"[..])
+        );
+        assert_eq!(n.entry().value().value_type().name(), "hash");
+        assert!(n.entry_mut().value_mut().is_none());
+        n.entry_mut()
+            .as_hash_mut()
+            .unwrap()
+            .set(b"visits", b"8", lim);
+        n.set_expire(99);
+        n.make_boxed();
+        assert_eq!(n.entry().expire_at(), 99);
+        assert_eq!(n.entry().as_hash().unwrap().get(b"visits"), Some(&b"8"[..]));
+        let d = n.into_detached();
+        assert_eq!(d.value.as_hash().unwrap().len(), 2);
     }
 
     #[test]

@@ -341,7 +341,9 @@ pub enum ValueRef<'a> {
     Int(i64),
     /// A string's bytes.
     Str(&'a [u8]),
-    /// Any other type (never a string).
+    /// A hash (kept in its entry's block without a [`Value`] around it).
+    Hash(&'a Hash),
+    /// Any other type (never a string or a hash).
     Boxed(&'a Value),
 }
 
@@ -353,6 +355,7 @@ impl<'a> From<&'a Value> for ValueRef<'a> {
             Value::Small { len, data } => ValueRef::Str(&data[..*len as usize]),
             Value::Str(b) => ValueRef::Str(b),
             Value::Raw(b) => ValueRef::Str(b),
+            Value::Hash(h) => ValueRef::Hash(h),
             other => ValueRef::Boxed(other),
         }
     }
@@ -363,6 +366,7 @@ impl<'a> ValueRef<'a> {
     pub fn value_type(self) -> ValueType {
         match self {
             ValueRef::Int(_) | ValueRef::Str(_) => ValueType::String,
+            ValueRef::Hash(_) => ValueType::Hash,
             ValueRef::Boxed(v) => v.value_type(),
         }
     }
@@ -373,6 +377,7 @@ impl<'a> ValueRef<'a> {
             ValueRef::Int(_) => "int",
             ValueRef::Str(b) if b.len() <= EMBSTR_MAX => "embstr",
             ValueRef::Str(_) => "raw",
+            ValueRef::Hash(h) => h.encoding(),
             ValueRef::Boxed(v) => v.encoding(),
         }
     }
@@ -380,7 +385,7 @@ impl<'a> ValueRef<'a> {
     /// True for strings.
     #[inline]
     pub fn is_string(self) -> bool {
-        !matches!(self, ValueRef::Boxed(_))
+        matches!(self, ValueRef::Int(_) | ValueRef::Str(_))
     }
 
     /// Calls `f` with the string bytes (integers are formatted on the stack).
@@ -393,7 +398,7 @@ impl<'a> ValueRef<'a> {
                 Some(f(buf.format(v).as_bytes()))
             }
             ValueRef::Str(b) => Some(f(b)),
-            ValueRef::Boxed(_) => None,
+            ValueRef::Hash(_) | ValueRef::Boxed(_) => None,
         }
     }
 
@@ -402,7 +407,7 @@ impl<'a> ValueRef<'a> {
         match self {
             ValueRef::Int(v) => Some(itoa::Buffer::new().format(v).len()),
             ValueRef::Str(b) => Some(b.len()),
-            ValueRef::Boxed(_) => None,
+            ValueRef::Hash(_) | ValueRef::Boxed(_) => None,
         }
     }
 
@@ -411,6 +416,7 @@ impl<'a> ValueRef<'a> {
         match self {
             ValueRef::Int(v) => Value::Int(v),
             ValueRef::Str(b) => Value::from_str_bytes(b),
+            ValueRef::Hash(h) => Value::Hash(h.clone()),
             ValueRef::Boxed(v) => v.clone(),
         }
     }
@@ -419,7 +425,7 @@ impl<'a> ValueRef<'a> {
     #[inline]
     pub fn as_hash(self) -> Option<&'a Hash> {
         match self {
-            ValueRef::Boxed(v) => v.as_hash(),
+            ValueRef::Hash(h) => Some(h),
             _ => None,
         }
     }

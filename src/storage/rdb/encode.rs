@@ -40,11 +40,15 @@ pub fn type_byte(v: &Value) -> u8 {
             ZSet::Packed(_) => TYPE_ZSET_LISTPACK,
             ZSet::Skip(_) => TYPE_ZSET_2,
         },
-        Value::Hash(h) => match h {
-            Hash::Packed(_) => TYPE_HASH_LISTPACK,
-            Hash::Table(_) => TYPE_HASH,
-        },
+        Value::Hash(h) => hash_type_byte(h),
         Value::Stream(_) => TYPE_STREAM_LISTPACKS_2,
+    }
+}
+
+fn hash_type_byte(h: &Hash) -> u8 {
+    match h {
+        Hash::Packed(_) => TYPE_HASH_LISTPACK,
+        Hash::Table(_) => TYPE_HASH,
     }
 }
 
@@ -52,6 +56,7 @@ pub fn type_byte(v: &Value) -> u8 {
 pub fn type_byte_ref(v: ValueRef<'_>) -> u8 {
     match v {
         ValueRef::Int(_) | ValueRef::Str(_) => TYPE_STRING,
+        ValueRef::Hash(h) => hash_type_byte(h),
         ValueRef::Boxed(v) => type_byte(v),
     }
 }
@@ -61,6 +66,7 @@ pub fn save_object_ref(v: ValueRef<'_>, out: &mut Vec<u8>, compress: bool) {
     match v {
         ValueRef::Int(i) => save_object(&Value::Int(i), out, compress),
         ValueRef::Str(s) => put_string(out, s, compress),
+        ValueRef::Hash(h) => save_hash(h, out, compress),
         ValueRef::Boxed(v) => save_object(v, out, compress),
     }
 }
@@ -177,24 +183,28 @@ pub fn save_object(v: &Value, out: &mut Vec<u8>, compress: bool) {
                 }
             }
         },
-        Value::Hash(h) => match h {
-            Hash::Packed(_) => {
-                let mut w = listpack::Writer::new();
-                for (f, v) in h.iter() {
-                    w.push(f);
-                    w.push(v);
-                }
-                put_string(out, &w.finish(), compress);
-            }
-            Hash::Table(_) => {
-                put_len(out, h.len() as u64);
-                for (f, v) in h.iter() {
-                    put_string(out, f, compress);
-                    put_string(out, v, compress);
-                }
-            }
-        },
+        Value::Hash(h) => save_hash(h, out, compress),
         Value::Stream(st) => super::stream::save(st, out, compress),
+    }
+}
+
+fn save_hash(h: &Hash, out: &mut Vec<u8>, compress: bool) {
+    match h {
+        Hash::Packed(_) => {
+            let mut w = listpack::Writer::new();
+            for (f, v) in h.iter() {
+                w.push(f);
+                w.push(v);
+            }
+            put_string(out, &w.finish(), compress);
+        }
+        Hash::Table(_) => {
+            put_len(out, h.len() as u64);
+            for (f, v) in h.iter() {
+                put_string(out, f, compress);
+                put_string(out, v, compress);
+            }
+        }
     }
 }
 

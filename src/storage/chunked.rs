@@ -16,11 +16,32 @@ pub const CHUNK: usize = 1024;
 const SHIFT: u32 = CHUNK.trailing_zeros();
 const MASK: usize = CHUNK - 1;
 
-/// A vector in fixed-size chunks: every chunk but the last is full.
-#[derive(Clone)]
+/// A vector in fixed-size chunks: every chunk but the last is full, and every chunk but
+/// a lone first one has room for exactly [`CHUNK`] elements.
 pub struct ChunkVec<T> {
     chunks: Vec<Vec<T>>,
     len: usize,
+}
+
+impl<T: Clone> Clone for ChunkVec<T> {
+    /// A copy with the same chunk capacities (a derived clone would size the last chunk
+    /// to its length).
+    fn clone(&self) -> Self {
+        let many = self.chunks.len() > 1;
+        let chunks = self
+            .chunks
+            .iter()
+            .map(|c| {
+                let mut v = Vec::with_capacity(if many { CHUNK } else { c.len() });
+                v.extend(c.iter().cloned());
+                v
+            })
+            .collect();
+        ChunkVec {
+            chunks,
+            len: self.len,
+        }
+    }
 }
 
 impl<T> Default for ChunkVec<T> {
@@ -259,5 +280,15 @@ mod tests {
         }
         assert_eq!(c.capacity(), 2 * CHUNK);
         assert_eq!(c[CHUNK], CHUNK);
+        let mut d = c.clone();
+        assert!(d.iter().eq(c.iter()));
+        let caps: Vec<usize> = d.chunks.iter().map(|ch| ch.capacity()).collect();
+        assert_eq!(caps, vec![CHUNK, CHUNK]);
+        d.push(7);
+        assert_eq!(d.capacity(), 2 * CHUNK);
+        let small: ChunkVec<usize> = ChunkVec::with_capacity(10);
+        let mut e = small.clone();
+        e.push(1);
+        assert_eq!(e.capacity(), e.chunks[0].capacity());
     }
 }

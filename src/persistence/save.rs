@@ -12,9 +12,11 @@
 use super::cut::DbSnap;
 use super::file::{self, AuxInfo, Recency};
 use super::writer::RdbWriter;
+use crate::shard::locks::{whole_shard, LockKey};
 use crate::shard::{ShardData, Shards};
 use futures_channel::mpsc;
 use futures_lite::StreamExt;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -77,9 +79,18 @@ pub async fn start(shards: &Rc<Shards>, background: bool) -> Started {
     {
         let failed = failed.clone();
         let keys_total = keys_total.clone();
+        // The cut is one message round across shards, not one instant: it runs under
+        // the whole-shard lock of every shard (what a transaction with a global
+        // command takes), so a cross-shard MSET, EXEC, script or FLUSHALL is wholly
+        // before or wholly after the cut on every shard. Only the round itself waits
+        // (single-shard commands queue behind the locks for that long).
+        let all: BTreeMap<usize, Vec<LockKey>> =
+            (0..shards.n).map(|s| (s, vec![whole_shard()])).collect();
+        shards.lock(&all).await;
         shards
             .run_on_all(move |d| begin_on_shard(d, tx.clone(), failed.clone(), keys_total.clone()))
             .await;
+        shards.unlock(&all).await;
     }
     Started {
         rx,

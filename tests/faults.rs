@@ -1,7 +1,9 @@
 //! Faults: clients that vanish in the middle of a pipeline, a transaction, a script or a
 //! blocking command, and a shard kept busy by a long script. After each, other clients
 //! must find no key locked, no waiter left behind (a later push is not swallowed by a
-//! dead client) and the data consistent. docs/reliability.md lists them.
+//! dead client) and the data consistent; and `kill -9` at random moments under write
+//! load, after which the restart loads exactly one past snapshot. docs/reliability.md
+//! lists them.
 
 mod common;
 

@@ -1,8 +1,10 @@
 //! Snapshots: SAVE/BGSAVE files round-trip every type through a restart (1 and 3
-//! shards), interoperate both ways with redis-server 7.0, hold exactly the values of
-//! the cut while a writer changes keys, survive kill -9 during BGSAVE, refuse corrupt
-//! and truncated files naming the offset, report failed saves (injected write error)
-//! and keep the old file; SHUTDOWN/SIGTERM save; the `--save` schedule fires.
+//! shards), interoperate both ways with redis-server 7.0 (streams with groups and PELs
+//! included), hold exactly the values of the cut while a writer changes keys, never
+//! split a cross-shard command across the cut, survive kill -9 during BGSAVE, refuse
+//! corrupt and truncated files naming the offset, report failed saves (a real full
+//! tmpfs where mounting is allowed, else an injected write error) and keep the old
+//! file; SHUTDOWN/SIGTERM save; the `--save` schedule fires.
 
 mod common;
 
@@ -765,6 +767,28 @@ fn a_snapshot_never_splits_a_cross_shard_command() {
                 .collect()
         })
         .collect();
+    // BGSAVE inside a transaction: EXEC already holds every shard's whole-shard lock
+    // (it contains a keyless command), so the cut must not wait for them (a deadlock).
+    let mut t = s.conn();
+    t.set_read_timeout(Duration::from_secs(10));
+    assert_eq!(t.cmd_str("MULTI"), Reply::ok());
+    assert_eq!(t.cmd_str("SET in-exec 1"), Reply::simple("QUEUED"));
+    assert_eq!(t.cmd_str("BGSAVE"), Reply::simple("QUEUED"));
+    assert_eq!(t.cmd_str("SET after-cut 1"), Reply::simple("QUEUED"));
+    assert_eq!(
+        t.cmd_str("EXEC"),
+        Reply::array(vec![
+            Reply::ok(),
+            Reply::simple("Background saving started"),
+            Reply::ok()
+        ])
+    );
+    wait_bgsave(&mut t);
+    let names: Vec<Vec<u8>> = snapshot_keys(&dir.path().join("dump.rdb"))
+        .into_iter()
+        .map(|k| k.1)
+        .collect();
+    assert_eq!(names, vec![b"in-exec".to_vec()]);
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
     for (g, keys) in groups.iter().enumerate() {

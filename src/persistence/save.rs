@@ -53,7 +53,7 @@ pub async fn run(shards: Rc<Shards>, background: bool) -> Result<(), SaveError> 
     if !claim() {
         return Err(SaveError::InProgress);
     }
-    let st = start(&shards, background).await;
+    let st = start(&shards, background, false).await;
     finish(&shards, st).await
 }
 
@@ -64,8 +64,10 @@ pub fn claim() -> bool {
 }
 
 /// Takes the cut on every shard (each bumps its epoch and spawns its walker). Writes
-/// that any shard runs after this returns are not in the snapshot.
-pub async fn start(shards: &Rc<Shards>, background: bool) -> Started {
+/// that any shard runs after this returns are not in the snapshot. `locked`: the
+/// caller holds every shard's whole-shard lock already (BGSAVE inside EXEC, which
+/// locks every shard for a keyless command), so the cut does not take them again.
+pub async fn start(shards: &Rc<Shards>, background: bool, locked: bool) -> Started {
     if background {
         log::info!("Background saving started");
     } else {
@@ -86,11 +88,15 @@ pub async fn start(shards: &Rc<Shards>, background: bool) -> Started {
         // (single-shard commands queue behind the locks for that long).
         let all: BTreeMap<usize, Vec<LockKey>> =
             (0..shards.n).map(|s| (s, vec![whole_shard()])).collect();
-        shards.lock(&all).await;
+        if !locked {
+            shards.lock(&all).await;
+        }
         shards
             .run_on_all(move |d| begin_on_shard(d, tx.clone(), failed.clone(), keys_total.clone()))
             .await;
-        shards.unlock(&all).await;
+        if !locked {
+            shards.unlock(&all).await;
+        }
     }
     Started {
         rx,

@@ -414,7 +414,7 @@ fn kill_9_under_write_load_restarts_from_a_past_snapshot() {
                     let Some(Reply::Int(_)) = call(&[b"RPUSH", b"log", v.as_bytes()]) else {
                         return;
                     };
-                    if gen % 4 == 0 {
+                    if gen.is_multiple_of(4) {
                         // Recorded before sending: if the server dies before the reply
                         // arrives, the save may still have started (and finished).
                         started.lock().unwrap().push(gen);

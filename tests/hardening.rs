@@ -531,27 +531,104 @@ fn protected_mode_denies_non_loopback_clients_without_password() {
 
 #[test]
 fn deeply_nested_script_replies_do_not_crash() {
+    // The client parses replies recursively: give it room for 8000 levels.
+    std::thread::Builder::new()
+        .stack_size(256 << 20)
+        .spawn(nested_script_replies)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// Depth of nested aggregates along the first elements, and the first non-aggregate.
+fn first_path(r: &Reply) -> (usize, Reply) {
+    let (mut depth, mut cur) = (0, r);
+    loop {
+        let next = match cur {
+            Reply::Array(Some(items)) | Reply::Set(items) => items.first(),
+            Reply::Map(pairs) => pairs.first().map(|(_, v)| v),
+            _ => return (depth, cur.clone()),
+        };
+        depth += 1;
+        match next {
+            Some(n) => cur = n,
+            None => return (depth, Reply::Null),
+        }
+    }
+}
+
+/// Scripts returning tables nested `n` deep: arrays, RESP3 maps, RESP3 sets.
+fn nested_script(kind: &str, n: usize) -> String {
+    match kind {
+        "array" => format!("local t={{}} local c=t for i=1,{n} do local x={{}} c[1]=x c=x end c[1]='leaf' return t"),
+        "map" => format!("redis.setresp(3) local t={{}} local c=t for i=1,{n} do local x={{}} c.map={{k=x}} c=x end c[1]='leaf' return t"),
+        _ => format!("redis.setresp(3) local t={{}} local c=t for i=1,{n} do local x={{}} c.set={{}} c.set[x]=true c=x end c[1]='leaf' return t"),
+    }
+}
+
+fn nested_script_replies() {
     let s = Server::start(&["--io_threads", "1"]);
     let mut c = s.conn();
-    // A table nested 100,000 deep, and one that contains itself.
-    let deep = "local t={} local c=t for i=1,100000 do local n={} c[1]=n c=n end return t";
-    let r = c.cmd(&[b"EVAL", deep.as_bytes(), b"0"]);
-    let mut depth = 0;
-    let mut cur = &r;
-    while let Reply::Array(Some(items)) = cur {
-        depth += 1;
-        cur = &items[0];
-    }
-    assert_eq!(cur, &Reply::err("ERR reached lua stack limit"));
-    assert!(depth > 100, "depth {depth}");
-    let r = c.cmd(&[b"EVAL", b"local t={} t[1]=t return t", b"0"]);
-    assert!(format!("{r:?}").contains("reached lua stack limit"));
+    let limit = Reply::err("ERR reached lua stack limit");
+    // RESP3, so that maps stay maps.
     c.send(&[b"HELLO", b"3"]);
     let _ = c.read_reply();
-    let deep_map =
-        "local t={} local c=t for i=1,100000 do local n={} c[1]={map={a=n}} c=n end return t";
-    let r = c.cmd(&[b"EVAL", deep_map.as_bytes(), b"0"]);
-    assert!(format!("{r:?}").contains("reached lua stack limit"));
+    // Redis 7.0.15's limits (Lua's 8000-slot stack, 4 slots checked per value; an
+    // array level takes 1 slot, a map or set level 3): arrays 7995 deep, maps and
+    // sets 2665; the value past the limit becomes the error, even a string.
+    for (kind, n, depth, leaf) in [
+        ("array", 7993, 7994, Reply::bulk("leaf")),
+        ("array", 7994, 7995, limit.clone()),
+        ("array", 100_000, 7995, limit.clone()),
+        ("map", 2664, 2665, Reply::bulk("leaf")),
+        ("map", 2665, 2665, limit.clone()),
+        ("set", 2664, 2665, Reply::bulk("leaf")),
+        ("set", 50_000, 2665, limit.clone()),
+    ] {
+        let script = nested_script(kind, n);
+        let r = c.cmd(&[b"EVAL", script.as_bytes(), b"0"]);
+        assert_eq!(first_path(&r), (depth, leaf), "{kind} {n}");
+    }
+    // Wide replies are whole (Libellule once cut every script reply at ~7990 elements:
+    // the Lua references it held ran out).
+    let r = c.cmd(&[
+        b"EVAL",
+        b"local t={} for i=1,20000 do t[i]={i} end return t",
+        b"0",
+    ]);
+    assert_eq!(r.as_array().len(), 20000);
+    assert_eq!(r.as_array()[19999], Reply::array(vec![Reply::Int(20000)]));
+    // A table that contains itself.
+    let r = c.cmd(&[b"EVAL", b"local t={} t[1]=t return t", b"0"]);
+    assert_eq!(first_path(&r), (7995, limit.clone()));
+    // The same bytes as redis-server, in RESP2 and RESP3, also for a wide reply with
+    // deep and shallow siblings.
+    let Some(r) = RedisServer::start() else {
+        eprintln!("redis-server not available: checked the recorded depths only");
+        return;
+    };
+    let mut b = r.conn();
+    let wide = "local t={} local c=t for i=1,8100 do local x={} c[1]=x c[2]='s' c=x end return {t, 'after', {ok='fine'}}";
+    for proto in ["2", "3"] {
+        for conn in [&mut c, &mut b] {
+            conn.send(&[b"HELLO", proto.as_bytes()]);
+            let _ = conn.read_reply();
+        }
+        let mut scripts: Vec<String> =
+            [("array", 7994), ("map", 2665), ("set", 2665), ("map", 2000)]
+                .iter()
+                .map(|(k, n)| nested_script(k, *n))
+                .collect();
+        scripts.push(wide.to_string());
+        scripts.push("local t={} for i=1,30000 do t[i]={i,'x'} end return t".to_string());
+        for script in &scripts {
+            c.send(&[b"EVAL", script.as_bytes(), b"0"]);
+            b.send(&[b"EVAL", script.as_bytes(), b"0"]);
+            let (_, ours) = c.read_reply_raw();
+            let (_, theirs) = b.read_reply_raw();
+            assert!(ours == theirs, "RESP{proto}: {}", &script[..60]);
+        }
+    }
     assert_eq!(c.cmd_str("PING"), Reply::simple("PONG"));
 }
 
@@ -695,4 +772,72 @@ fn maxmemory_clients_evicts_the_biggest_client() {
     assert_eq!(admin.cmd_str("CONFIG SET maxmemory-clients 0"), Reply::ok());
     let v = vec![b'v'; 8 << 20];
     assert_eq!(small.cmd(&[b"SET", b"k", &v]), Reply::ok());
+}
+
+/// Before AUTH, Redis 7.0 checks the command name, its arity, and for a container
+/// command the subcommand and the subcommand's arity, and only then answers NOAUTH
+/// (`processCommand`). Compared with redis-server run with the same password.
+#[test]
+fn container_subcommands_before_auth_answer_like_redis() {
+    let s = Server::start(&["--requirepass", "s3cret"]);
+    let mut a = s.conn();
+    assert_eq!(
+        a.cmd_str("ACL FOO"),
+        Reply::err("ERR unknown subcommand 'FOO'. Try ACL HELP.")
+    );
+    assert_eq!(
+        a.cmd_str("CONFIG GET"),
+        Reply::err("ERR wrong number of arguments for 'config|get' command")
+    );
+    assert_eq!(
+        a.cmd_str("ACL WHOAMI"),
+        Reply::err("NOAUTH Authentication required.")
+    );
+    let Some(r) = RedisServer::start_with(&["--requirepass", "s3cret"]) else {
+        eprintln!("redis-server not available: checked the recorded replies only");
+        return;
+    };
+    let cases = [
+        "ACL FOO",
+        "acl foo",
+        "ACL WHOAMI",
+        "ACL WHOAMI x",
+        "ACL LIST",
+        "ACL USERS extra",
+        "ACL HELP",
+        "ACL SETUSER bob on",
+        "ACL",
+        "CONFIG FOO",
+        "CONFIG GET",
+        "CONFIG GET maxmemory",
+        "CONFIG SET a",
+        "CLIENT FOO",
+        "CLIENT SETNAME",
+        "CLIENT ID",
+        "OBJECT FOO",
+        "OBJECT ENCODING",
+        "MEMORY FOO",
+        "MEMORY USAGE",
+        "XINFO FOO",
+        "XINFO STREAM",
+        "XGROUP FOO",
+        "SCRIPT FOO",
+        "SCRIPT LOAD",
+        "PUBSUB FOO",
+        "COMMAND FOO",
+        "COMMAND COUNT x",
+        "GET",
+        "GET k",
+        "FOO bar",
+        "PING",
+    ];
+    let mut b = r.conn();
+    for c in cases {
+        assert_eq!(a.cmd_str(c), b.cmd_str(c), "{c}");
+    }
+    // Still unauthenticated after all that.
+    assert_eq!(
+        a.cmd_str("GET k"),
+        Reply::err("NOAUTH Authentication required.")
+    );
 }

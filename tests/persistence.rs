@@ -1,8 +1,10 @@
 //! Snapshots: SAVE/BGSAVE files round-trip every type through a restart (1 and 3
-//! shards), interoperate both ways with redis-server 7.0, hold exactly the values of
-//! the cut while a writer changes keys, survive kill -9 during BGSAVE, refuse corrupt
-//! and truncated files naming the offset, report failed saves (injected write error)
-//! and keep the old file; SHUTDOWN/SIGTERM save; the `--save` schedule fires.
+//! shards), interoperate both ways with redis-server 7.0 (streams with groups and PELs
+//! included), hold exactly the values of the cut while a writer changes keys, never
+//! split a cross-shard command across the cut, survive kill -9 during BGSAVE, refuse
+//! corrupt and truncated files naming the offset, report failed saves (a real full
+//! tmpfs where mounting is allowed, else an injected write error) and keep the old
+//! file; SHUTDOWN/SIGTERM save; the `--save` schedule fires.
 
 mod common;
 
@@ -389,20 +391,53 @@ fn corrupt_and_truncated_files_stop_the_start_naming_the_offset() {
     assert!(log.contains("at offset 0"), "{log}");
 }
 
+/// A tmpfs mounted for a test; unmounted (lazily) on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` on `dir`; `None` where mounting is refused (not root,
+    /// or a container without CAP_SYS_ADMIN).
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 #[test]
 fn failed_save_is_reported_and_keeps_the_old_file() {
     let dir = ScratchDir::new("full");
     let d = dir.path_str();
-    // Writes beyond 64 KiB fail as a full disk would.
-    let s = Server::start_env(
-        &["--dir", &d, "--io_threads", "2"],
-        &[("LIBELLULE_FAIL_WRITE_AFTER", "65536")],
-    );
+    // A real full disk where a 2 MiB tmpfs can be mounted (root outside a restricted
+    // container); otherwise writes beyond 64 KiB fail as a full disk would.
+    let tmpfs = Tmpfs::mount(dir.path(), "2m");
+    let s = if tmpfs.is_some() {
+        eprintln!("full disk: a real 2 MiB tmpfs on {d}");
+        Server::start(&["--dir", &d, "--io_threads", "2"])
+    } else {
+        eprintln!("full disk: mount refused, injected write error (LIBELLULE_FAIL_WRITE_AFTER)");
+        Server::start_env(
+            &["--dir", &d, "--io_threads", "2"],
+            &[("LIBELLULE_FAIL_WRITE_AFTER", "65536")],
+        )
+    };
     let mut c = s.conn();
     c.cmd_str("SET a 1");
     assert_eq!(c.cmd_str("SAVE"), Reply::ok());
     let old = std::fs::read(dir.path().join("dump.rdb")).unwrap();
-    c.cmd_str(&format!("SET big {}", "q".repeat(200_000)));
+    // 3 MB: more than the tmpfs holds.
+    c.cmd_str(&format!("SET big {}", "q".repeat(3_000_000)));
     c.cmd_str("CONFIG SET rdbcompression no");
     assert_eq!(c.cmd_str("SAVE"), Reply::err("ERR"));
     assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "err");
@@ -432,6 +467,14 @@ fn failed_save_is_reported_and_keeps_the_old_file() {
         Reply::err("ERR Errors trying to SHUTDOWN. Check logs.")
     );
     assert_eq!(c.cmd_str("PING"), Reply::simple("PONG"));
+    // The server keeps serving, and saves again once the data fits.
+    assert_eq!(c.cmd_str("SET after 1"), Reply::ok());
+    assert_eq!(c.cmd_str("STRLEN big").as_int(), 3_000_000);
+    assert_eq!(c.cmd_str("DEL big").as_int(), 1);
+    assert_eq!(c.cmd_str("SAVE"), Reply::ok());
+    assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+    drop(s);
+    drop(tmpfs);
 }
 
 #[test]
@@ -562,4 +605,281 @@ fn data_commands_answer_loading_until_the_load_ends() {
     eprintln!("observed the loading state: {saw_loading}");
     assert_eq!(c.cmd_str("DBSIZE").as_int(), 400_000);
     assert_eq!(c.cmd_str("GET k39:9999"), Reply::bulk("v"));
+}
+
+/// Streams of every shape: entries with fields changing between entries (so the
+/// listpack master entry and per-entry fields both appear), tombstones (XDEL), a
+/// trimmed stream, an explicit max deleted ID (XSETID), consumer groups with
+/// consumers, pending entries (PEL, delivery counts), a consumer with none, a group at
+/// `$` with no consumer, an empty stream that keeps its group, many entries (several
+/// listpack nodes), in db 0 and db 3.
+fn populate_streams(c: &mut RawConn) {
+    let mut lines: Vec<String> = vec![
+        "XADD s1 1-1 a 1 b 2".into(),
+        "XADD s1 1-2 a 3 b 4".into(),
+        "XADD s1 2-0 c x".into(),
+        "XADD s1 3-0 a 5 b 6".into(),
+        "XADD s1 4-0 a 7 b 8".into(),
+        "XDEL s1 1-2".into(),
+        "XGROUP CREATE s1 g1 0".into(),
+        "XGROUP CREATE s1 g2 $".into(),
+        "XREADGROUP GROUP g1 alice COUNT 2 STREAMS s1 >".into(),
+        "XREADGROUP GROUP g1 bob COUNT 1 STREAMS s1 >".into(),
+        "XACK s1 g1 1-1".into(),
+        "XCLAIM s1 g1 carol 0 2-0".into(),
+        "XGROUP CREATECONSUMER s1 g2 idle".into(),
+        "XADD empty 5-5 f v".into(),
+        "XGROUP CREATE empty grp 0".into(),
+        "XREADGROUP GROUP grp c1 STREAMS empty >".into(),
+        "XDEL empty 5-5".into(),
+        "XSETID empty 9-9 ENTRIESADDED 7 MAXDELETEDID 6-0".into(),
+        "SELECT 3".into(),
+        "XADD in3 * k v".into(),
+        "SELECT 0".into(),
+    ];
+    for i in 0..700 {
+        lines.push(format!(
+            "XADD big {}-{} field{} {} common x",
+            100 + i / 3,
+            i % 3,
+            i % 5,
+            i
+        ));
+    }
+    lines.push("XTRIM big MAXLEN 650".into());
+    lines.push("XGROUP CREATE big gb 0 ENTRIESREAD 3".into());
+    lines.push("XREADGROUP GROUP gb reader COUNT 120 STREAMS big >".into());
+    for l in &lines {
+        let r = c.cmd_str(l);
+        assert!(!r.is_error(), "{l}: {r:?}");
+    }
+}
+
+/// Everything a client can read of the streams: XRANGE, and XINFO STREAM FULL without
+/// the radix tree's shape (`radix-tree-keys`/`-nodes` describe Redis's rax, which the
+/// loading server rebuilds its own way).
+fn stream_view(c: &mut RawConn) -> Vec<(String, Reply, Reply)> {
+    let mut out = Vec::new();
+    for (db, key) in [(0, "s1"), (0, "empty"), (0, "big"), (3, "in3")] {
+        c.cmd_str(&format!("SELECT {db}"));
+        let range = c.cmd_str(&format!("XRANGE {key} - +"));
+        let full = match c.cmd_str(&format!("XINFO STREAM {key} FULL COUNT 0")) {
+            Reply::Array(Some(items)) => {
+                let kept: Vec<Reply> = items
+                    .chunks(2)
+                    .filter(|p| !String::from_utf8_lossy(p[0].as_bytes()).starts_with("radix-tree"))
+                    .flat_map(|p| p.to_vec())
+                    .collect();
+                Reply::array(kept)
+            }
+            other => panic!("XINFO STREAM {key} FULL: {other:?}"),
+        };
+        out.push((key.to_string(), range, full));
+    }
+    c.cmd_str("SELECT 0");
+    out
+}
+
+#[test]
+fn streams_through_a_snapshot_file_both_ways_with_redis_server() {
+    if !require_tool("redis-server") {
+        return;
+    }
+    // redis-server SAVE -> Libellule loads.
+    let r = RedisServer::start().expect("redis-server");
+    let mut rc = r.conn();
+    populate_streams(&mut rc);
+    let expected = stream_view(&mut rc);
+    assert_eq!(rc.cmd_str("SAVE"), Reply::ok());
+    let dir = ScratchDir::new("streams-from-redis");
+    std::fs::copy(r.dir().join("dump.rdb"), dir.path().join("dump.rdb")).unwrap();
+    let s = start_on(dir.path(), "2", &[]);
+    let mut c = s.conn();
+    assert_eq!(
+        stream_view(&mut c),
+        expected,
+        "Libellule loading redis-server's file"
+    );
+    // Libellule SAVE (after more changes) -> redis-server loads.
+    for l in [
+        "XADD s1 5-0 a 9 b 10",
+        "XREADGROUP GROUP g2 idle STREAMS s1 >",
+        "XACK s1 g1 3-0",
+    ] {
+        let r = c.cmd_str(l);
+        assert!(!r.is_error(), "{l}: {r:?}");
+    }
+    let expected = stream_view(&mut c);
+    assert_eq!(c.cmd_str("SAVE"), Reply::ok());
+    let dir2 = ScratchDir::new("streams-to-redis");
+    std::fs::copy(dir.path().join("dump.rdb"), dir2.path().join("dump.rdb")).unwrap();
+    let d2 = dir2.path_str();
+    let r2 = RedisServer::start_with(&["--dir", &d2]).expect("redis-server");
+    let mut rc2 = r2.conn();
+    assert_eq!(
+        stream_view(&mut rc2),
+        expected,
+        "redis-server loading Libellule's file"
+    );
+    assert!(!r2.log().contains("Short read"), "{}", r2.log());
+}
+
+/// The keys of a snapshot file (db, key, value), read with the server's own parser.
+fn snapshot_keys(path: &Path) -> Vec<(u64, Vec<u8>, libellule::storage::Value)> {
+    use libellule::persistence::file::{parse_header, parse_item, Item};
+    use libellule::storage::rdb::{LoadLimits, Reader};
+    let bytes = std::fs::read(path).unwrap();
+    let mut r = Reader::new(&bytes);
+    parse_header(&mut r).unwrap();
+    let lim = LoadLimits::default();
+    let (mut db, mut out) = (0, Vec::new());
+    loop {
+        match parse_item(&mut r, &lim).unwrap() {
+            Item::SelectDb(i) => db = i,
+            Item::Key { key, value, .. } => out.push((db, key, value)),
+            Item::Eof => return out,
+            _ => {}
+        }
+    }
+}
+
+/// Writers run cross-shard MSETs (each writes one generation into every key of its
+/// group, keys on all three shards) and cross-shard MULTI/EXEC blocks, pipelined,
+/// while BGSAVEs run back to back: in every snapshot, every group has all its keys
+/// at one generation (the cut never falls between the shards of one command).
+#[test]
+fn a_snapshot_never_splits_a_cross_shard_command() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let dir = ScratchDir::new("cut-atomic");
+    let s = start_on(dir.path(), "3", &[]);
+    let key_on = |shard: usize, prefix: &str| -> String {
+        (0..)
+            .map(|i| format!("{prefix}{i}"))
+            .find(|k| libellule::shard::key_shard(k.as_bytes(), 3) == shard)
+            .unwrap()
+    };
+    // Groups 0..3 use MSET, group 3 MULTI/EXEC; two keys per shard each.
+    let groups: Vec<Vec<String>> = (0..4)
+        .map(|g| {
+            (0..6)
+                .map(|j| key_on(j % 3, &format!("g{g}:{}:", j / 3)))
+                .collect()
+        })
+        .collect();
+    // BGSAVE inside a transaction: EXEC already holds every shard's whole-shard lock
+    // (it contains a keyless command), so the cut must not wait for them (a deadlock).
+    let mut t = s.conn();
+    t.set_read_timeout(Duration::from_secs(10));
+    assert_eq!(t.cmd_str("MULTI"), Reply::ok());
+    assert_eq!(t.cmd_str("SET in-exec 1"), Reply::simple("QUEUED"));
+    assert_eq!(t.cmd_str("BGSAVE"), Reply::simple("QUEUED"));
+    assert_eq!(t.cmd_str("SET after-cut 1"), Reply::simple("QUEUED"));
+    assert_eq!(
+        t.cmd_str("EXEC"),
+        Reply::array(vec![
+            Reply::ok(),
+            Reply::simple("Background saving started"),
+            Reply::ok()
+        ])
+    );
+    wait_bgsave(&mut t);
+    let names: Vec<Vec<u8>> = snapshot_keys(&dir.path().join("dump.rdb"))
+        .into_iter()
+        .map(|k| k.1)
+        .collect();
+    assert_eq!(names, vec![b"in-exec".to_vec()]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for (g, keys) in groups.iter().enumerate() {
+        let (keys, stop, port) = (keys.clone(), stop.clone(), s.port);
+        writers.push(std::thread::spawn(move || {
+            let mut c = RawConn::connect(port);
+            let mut gen = 0u64;
+            let depth = 16;
+            let mut in_flight = 0;
+            while !stop.load(Ordering::Relaxed) {
+                gen += 1;
+                let v = format!("{gen}");
+                if g < 3 {
+                    let mut args: Vec<&[u8]> = vec![b"MSET"];
+                    for k in &keys {
+                        args.push(k.as_bytes());
+                        args.push(v.as_bytes());
+                    }
+                    c.send(&args);
+                    in_flight += 1;
+                } else {
+                    c.send(&[b"MULTI"]);
+                    for k in &keys {
+                        c.send(&[b"SET", k.as_bytes(), v.as_bytes()]);
+                    }
+                    c.send(&[b"EXEC"]);
+                    in_flight += keys.len() + 2;
+                }
+                while in_flight > depth {
+                    let r = c.read_reply();
+                    assert!(!r.is_error(), "{r:?}");
+                    in_flight -= 1;
+                }
+            }
+            while in_flight > 0 {
+                c.read_reply();
+                in_flight -= 1;
+            }
+            gen
+        }));
+    }
+    let mut c = s.conn();
+    let snaps = 25;
+    for i in 0..snaps {
+        assert_eq!(
+            c.cmd_str("BGSAVE"),
+            Reply::simple("Background saving started")
+        );
+        wait_bgsave(&mut c);
+        assert_eq!(info_field(&mut c, "rdb_last_bgsave_status"), "ok");
+        std::fs::copy(
+            dir.path().join("dump.rdb"),
+            dir.path().join(format!("snap-{i}.rdb")),
+        )
+        .unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    let gens: Vec<u64> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(
+        gens.iter().all(|&g| g > 50),
+        "writers made too little progress: {gens:?}"
+    );
+    let mut split = Vec::new();
+    let mut seen = 0;
+    for i in 0..snaps {
+        let keys = snapshot_keys(&dir.path().join(format!("snap-{i}.rdb")));
+        for (g, group) in groups.iter().enumerate() {
+            let vals: Vec<_> = group
+                .iter()
+                .map(|k| {
+                    keys.iter()
+                        .find(|(_, kk, _)| kk == k.as_bytes())
+                        .map(|x| &x.2)
+                })
+                .collect();
+            if vals.iter().all(|v| v.is_none()) {
+                continue;
+            }
+            seen += 1;
+            if vals.iter().any(|v| *v != vals[0]) {
+                split.push(format!("snapshot {i}, group {g}: {vals:?}"));
+            }
+        }
+    }
+    assert!(
+        split.is_empty(),
+        "commands split by the cut:\n{}",
+        split.join("\n")
+    );
+    assert!(
+        seen >= snaps * 3,
+        "too few groups in the snapshots ({seen})"
+    );
 }

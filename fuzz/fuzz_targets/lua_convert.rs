@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
             for (resp3, script_resp3) in [(false, false), (true, true), (true, false)] {
                 let mut buf = Vec::new();
                 let mut w = ReplyWriter::new(&mut buf, resp3);
-                lua_to_reply(&mut w, &v, script_resp3, 0);
+                lua_to_reply(lua, &mut w, &v, script_resp3, 0);
             }
         }
         lua.gc_collect().ok();

@@ -133,3 +133,155 @@ pub fn check_round_trip(v: &Value, lim: &LoadLimits) {
         );
     }
 }
+
+/// One loaded key: database, key, value, expiry (Unix ms, 0 = none), idle, LFU counter.
+pub type Loaded = (usize, Vec<u8>, Value, u64, Option<u64>, Option<u8>);
+
+/// Databases of the server the loader is checked against (`--databases` default).
+const DATABASES: u64 = 16;
+
+/// Loads a snapshot file held in memory the way `persistence::loader::load` streams one:
+/// the unparsed part of the file is a window of at least `chunk` bytes, grown (by at
+/// least what it holds) whenever the header or an item does not parse from it, and a
+/// parse error is final only once the window reaches the end of the file. Returns the
+/// keys, or the file offset of the failing item and the error.
+pub fn load_snapshot(
+    file: &[u8],
+    lim: &LoadLimits,
+    chunk: usize,
+) -> Result<Vec<Loaded>, (usize, String)> {
+    use libellule::persistence::file::{self, Item};
+    use libellule::storage::rdb::crc64::crc64;
+    let chunk = chunk.max(1);
+    // The window is file[pos..end]; bytes before pos are consumed (in the checksum).
+    let (mut pos, mut end) = (0usize, chunk.min(file.len()));
+    let grow = |pos: usize, end: usize| (end + chunk.max(end - pos)).min(file.len());
+    let version = loop {
+        let mut r = rdb::Reader::new(&file[pos..end]);
+        match file::parse_header(&mut r) {
+            Ok(v) => {
+                pos += r.pos();
+                break v;
+            }
+            Err(e) if end == file.len() || end - pos >= file::HEADER_LEN => {
+                return Err((0, e.to_string()))
+            }
+            Err(_) => end = grow(pos, end),
+        }
+    };
+    let mut db = 0usize;
+    let mut keys = Vec::new();
+    loop {
+        let (item, n) = loop {
+            let mut r = rdb::Reader::new(&file[pos..end]);
+            match file::parse_item(&mut r, lim) {
+                Ok(item) => {
+                    let n = r.pos();
+                    assert!(n > 0 && n <= end - pos, "an item consumed {n} bytes");
+                    break (item, n);
+                }
+                Err(e) if end == file.len() => return Err((pos, e.to_string())),
+                Err(_) => end = grow(pos, end),
+            }
+        };
+        let at = pos;
+        pos += n;
+        match item {
+            Item::Aux(..) | Item::ResizeDb(..) => {}
+            Item::SelectDb(i) => {
+                if i >= DATABASES {
+                    return Err((at, format!("database {i}")));
+                }
+                db = i as usize;
+            }
+            Item::Key {
+                key,
+                value,
+                expire_at,
+                idle,
+                freq,
+            } => keys.push((db, key, value, expire_at, idle, freq)),
+            Item::Eof => break,
+        }
+    }
+    if version >= 5 {
+        if file.len() - pos < 8 {
+            return Err((pos, "the CRC64 checksum is missing".into()));
+        }
+        let expect = crc64(0, &file[..pos]);
+        let got = u64::from_le_bytes(file[pos..pos + 8].try_into().expect("8 bytes"));
+        if got != 0 && got != expect {
+            return Err((pos, "wrong checksum".into()));
+        }
+    }
+    Ok(keys)
+}
+
+/// Writes keys with the snapshot writer's framing (header, SELECTDB when the database
+/// changes, entries, EOF, CRC64).
+pub fn write_snapshot(keys: &[Loaded], compress: bool) -> Vec<u8> {
+    use libellule::persistence::file::{self, AuxInfo, Recency};
+    use libellule::storage::rdb::crc64::crc64;
+    use libellule::storage::Entry;
+    let mut out = file::header(&AuxInfo {
+        ctime: 1_700_000_000,
+        used_mem: 1,
+    });
+    let mut cur = usize::MAX;
+    for (db, key, value, expire_at, _, _) in keys {
+        if *db != cur {
+            file::select_db(&mut out, *db);
+            cur = *db;
+        }
+        let e = Entry {
+            value: value.clone(),
+            expire_at: *expire_at,
+            access: 0,
+            freq: 0,
+            snap_epoch: 0,
+        };
+        assert!(file::write_entry(
+            &mut out,
+            key,
+            &e,
+            compress,
+            Recency::None
+        ));
+    }
+    out.extend_from_slice(&file::trailer());
+    let crc = crc64(0, &out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The snapshot loader on `file`: streamed through a window picked by `b` and parsed
+/// whole must agree; a file that loads must write and reload to the same keys.
+pub fn check_snapshot(file: &[u8], b: u8) {
+    let lim = limits_from(b);
+    let whole = load_snapshot(file, &lim, usize::MAX);
+    let chunk = 1 + (b as usize >> 1) % 64;
+    let streamed = load_snapshot(file, &lim, chunk);
+    match (&whole, &streamed) {
+        (Ok(a), Ok(b)) => assert!(a == b, "streamed and whole loads differ"),
+        (Err(a), Err(b)) => assert_eq!(a, b, "streamed and whole loads fail differently"),
+        _ => panic!(
+            "streamed: {:?}, whole: {:?}",
+            streamed.is_ok(),
+            whole.is_ok()
+        ),
+    }
+    if let Ok(keys) = whole {
+        for compress in [false, true] {
+            let again = write_snapshot(&keys, compress);
+            let back = load_snapshot(&again, &lim, usize::MAX).expect("own snapshot loads");
+            assert_eq!(back.len(), keys.len());
+            for (x, y) in back.iter().zip(&keys) {
+                assert!(
+                    x.0 == y.0 && x.1 == y.1 && x.2 == y.2 && x.3 == y.3,
+                    "a key changed through write and reload"
+                );
+                assert_eq!(x.2.encoding(), y.2.encoding(), "encoding changed");
+            }
+        }
+    }
+}

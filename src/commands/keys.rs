@@ -1311,6 +1311,17 @@ fn dbsize(ctx: AsyncCtx, _args: OwnedArgs) -> ReplyFuture {
     })
 }
 
+/// The whole-shard lock of every shard. FLUSHDB, FLUSHALL and SWAPDB take it (nothing
+/// when inside EXEC or a script, which hold their locks already), so each is atomic
+/// with respect to cross-shard commands and to a snapshot's cut (which takes the same
+/// locks): no shard runs it before another shard's part of an MSET while a second
+/// shard runs it after.
+fn all_shards(ctx: &AsyncCtx) -> BTreeMap<usize, Vec<LockKey>> {
+    (0..ctx.shards.n)
+        .map(|s| (s, vec![crate::shard::locks::whole_shard()]))
+        .collect()
+}
+
 /// Checks FLUSHDB/FLUSHALL's optional ASYNC|SYNC argument.
 fn flush_args_ok(a: &Args) -> bool {
     match a.len() {
@@ -1327,12 +1338,15 @@ fn flushdb(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             return error_reply(&ctx, SYNTAX_ERR);
         }
         let db = ctx.client.db;
+        let all = all_shards(&ctx);
+        ctx.lock(&all).await;
         ctx.shards
             .run_on_all(move |d| {
                 d.touch_flushed(Some(db));
                 d.dbs[db].clear()
             })
             .await;
+        ctx.unlock(&all).await;
         ok_reply(&ctx)
     })
 }
@@ -1343,12 +1357,15 @@ fn flushall(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         if !flush_args_ok(&args.view()) {
             return error_reply(&ctx, SYNTAX_ERR);
         }
+        let all = all_shards(&ctx);
+        ctx.lock(&all).await;
         ctx.shards
             .run_on_all(|d| {
                 d.touch_flushed(None);
                 d.dbs.iter_mut().for_each(Db::clear)
             })
             .await;
+        ctx.unlock(&all).await;
         ok_reply(&ctx)
     })
 }
@@ -1369,6 +1386,8 @@ fn swapdb(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         }
         if id1 != id2 {
             let (x, y) = (id1 as usize, id2 as usize);
+            let all = all_shards(&ctx);
+            ctx.lock(&all).await;
             ctx.shards
                 .run_on_all(move |d| {
                     d.touch_swapped(x, y);
@@ -1378,6 +1397,7 @@ fn swapdb(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     d.blocking.signal_db(Some(y));
                 })
                 .await;
+            ctx.unlock(&all).await;
         }
         ok_reply(&ctx)
     })

@@ -34,6 +34,7 @@ pub mod sets;
 pub mod sort;
 pub mod streams;
 pub mod strings;
+pub mod subcommands;
 pub mod transactions;
 pub mod zsets;
 

@@ -70,7 +70,8 @@ fn bgsave(ctx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             return reply(&ctx, |w| w.error(IN_PROGRESS));
         }
         // The cut is taken before the reply: writes sent after it are not in the file.
-        let st = save::start(&ctx.shards, true).await;
+        // Inside EXEC the transaction holds every shard's whole-shard lock already.
+        let st = save::start(&ctx.shards, true, ctx.client.in_exec).await;
         let shards = ctx.shards.clone();
         glommio::spawn_local(async move {
             futures_lite::future::yield_now().await;

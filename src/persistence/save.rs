@@ -12,9 +12,11 @@
 use super::cut::DbSnap;
 use super::file::{self, AuxInfo, Recency};
 use super::writer::RdbWriter;
+use crate::shard::locks::{whole_shard, LockKey};
 use crate::shard::{ShardData, Shards};
 use futures_channel::mpsc;
 use futures_lite::StreamExt;
+use std::collections::BTreeMap;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -51,7 +53,7 @@ pub async fn run(shards: Rc<Shards>, background: bool) -> Result<(), SaveError> 
     if !claim() {
         return Err(SaveError::InProgress);
     }
-    let st = start(&shards, background).await;
+    let st = start(&shards, background, false).await;
     finish(&shards, st).await
 }
 
@@ -62,8 +64,10 @@ pub fn claim() -> bool {
 }
 
 /// Takes the cut on every shard (each bumps its epoch and spawns its walker). Writes
-/// that any shard runs after this returns are not in the snapshot.
-pub async fn start(shards: &Rc<Shards>, background: bool) -> Started {
+/// that any shard runs after this returns are not in the snapshot. `locked`: the
+/// caller holds every shard's whole-shard lock already (BGSAVE inside EXEC, which
+/// locks every shard for a keyless command), so the cut does not take them again.
+pub async fn start(shards: &Rc<Shards>, background: bool, locked: bool) -> Started {
     if background {
         log::info!("Background saving started");
     } else {
@@ -77,9 +81,22 @@ pub async fn start(shards: &Rc<Shards>, background: bool) -> Started {
     {
         let failed = failed.clone();
         let keys_total = keys_total.clone();
+        // The cut is one message round across shards, not one instant: it runs under
+        // the whole-shard lock of every shard (what a transaction with a global
+        // command takes), so a cross-shard MSET, EXEC, script or FLUSHALL is wholly
+        // before or wholly after the cut on every shard. Only the round itself waits
+        // (single-shard commands queue behind the locks for that long).
+        let all: BTreeMap<usize, Vec<LockKey>> =
+            (0..shards.n).map(|s| (s, vec![whole_shard()])).collect();
+        if !locked {
+            shards.lock(&all).await;
+        }
         shards
             .run_on_all(move |d| begin_on_shard(d, tx.clone(), failed.clone(), keys_total.clone()))
             .await;
+        if !locked {
+            shards.unlock(&all).await;
+        }
     }
     Started {
         rx,

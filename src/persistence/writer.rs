@@ -103,7 +103,10 @@ impl RdbWriter {
     /// directory. Returns the file's length.
     pub async fn finish(mut self) -> Result<u64, String> {
         let crc = self.crc.to_le_bytes();
-        self.write(&crc).await?;
+        if let Err(e) = self.write(&crc).await {
+            self.abort().await;
+            return Err(e);
+        }
         let temp = self.temp.clone();
         let r = self.finish_inner().await;
         if r.is_err() {
@@ -146,11 +149,16 @@ impl RdbWriter {
         Ok(self.len)
     }
 
-    /// Gives up: closes and removes the temporary file.
+    /// Gives up: drops the stream (cancelling its pending writes, closing the file) and
+    /// removes the temporary file.
+    ///
+    /// The stream is dropped, not closed: once a write error has been returned (a full
+    /// disk: ENOSPC), glommio's `DmaStreamWriter::close` asserts that every buffer
+    /// reached the file, and panicked the shard (found by the real-tmpfs full-disk
+    /// test, `tests/persistence.rs`).
     pub async fn abort(self) {
         let temp = self.temp.clone();
-        let mut out = self.out;
-        let _ = out.close().await;
+        drop(self.out);
         let _ = std::fs::remove_file(&temp);
     }
 }

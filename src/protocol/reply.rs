@@ -172,6 +172,25 @@ impl<'a> ReplyWriter<'a> {
         }
     }
 
+    /// Verbatim text with its format as Redis's `addReplyVerbatim` writes it: RESP3
+    /// `=len\r\nfmt:text\r\n` with exactly three format bytes (a shorter format is
+    /// padded with NUL bytes, as Redis copies three bytes of the C string), RESP2 a
+    /// bulk string.
+    pub fn verbatim_with(&mut self, format: &[u8], text: &[u8]) {
+        if self.resp3 {
+            self.header(b'=', text.len() + 4);
+            let mut f = [0u8; 3];
+            let n = format.len().min(3);
+            f[..n].copy_from_slice(&format[..n]);
+            self.buf.extend_from_slice(&f);
+            self.buf.push(b':');
+            self.buf.extend_from_slice(text);
+            self.buf.extend_from_slice(b"\r\n");
+        } else {
+            self.bulk(text);
+        }
+    }
+
     /// Big number: RESP3 `(digits\r\n`, RESP2 a bulk string.
     pub fn big_number(&mut self, digits: &[u8]) {
         if self.resp3 {

@@ -16,8 +16,10 @@
 use crate::protocol::reply::ReplyWriter;
 use mlua::{Lua, Table, Value as LuaValue};
 
-/// Deepest reply nesting converted (Redis bounds it the same way: a deeper reply is an
-/// error, never a stack overflow).
+/// Deepest reply nesting read into Lua by [`reply_to_lua`] (what `redis.call` returns).
+/// Redis 7.0 checks the Lua stack there too but panics when it is exhausted
+/// (`serverPanic`); no command reply nests anywhere near this deep, so the bound only
+/// matters for malformed input (the fuzz target), which gets an error instead.
 const MAX_DEPTH: usize = 1000;
 
 /// Reads one RESP reply from `buf[*pos..]` into a Lua value.
@@ -143,93 +145,163 @@ fn read_value(lua: &Lua, buf: &[u8], pos: &mut usize, depth: usize) -> mlua::Res
     })
 }
 
+/// Lua 5.1's `LUAI_MAXCSTACK`: `lua_checkstack` fails past this many slots.
+const LUA_MAX_CSTACK: usize = 8000;
+/// Stack slots in use when Redis 7.0 converts a script's return value (measured: with
+/// 2, the limits below give exactly the depths redis-server 7.0.15 reaches).
+const REPLY_BASE_SLOTS: usize = 2;
+/// Slots `luaReplyToRedisReply` asks `lua_checkstack` for before converting a value.
+const REPLY_CHECK_SLOTS: usize = 4;
+
 /// Writes a script's return value as the reply, as Redis's `luaReplyToRedisReply`
 /// does: `out` writes in the caller's protocol; booleans follow the script's own
 /// protocol (`script_resp3`, set by `redis.setresp(3)`): RESP2 scripts return `true` as
-/// 1 and `false` as a null.
-pub fn lua_to_reply(out: &mut ReplyWriter, v: &LuaValue, script_resp3: bool, depth: usize) {
-    if depth > MAX_DEPTH {
+/// 1 and `false` as a null. `depth` is the nesting level of `v` (0 for the script's
+/// return value).
+///
+/// Nesting is bounded as in Redis 7.0, which converts recursively on the Lua stack and
+/// checks `lua_checkstack(lua, 4)` before each value: an array element takes one more
+/// stack slot than its array, a map key or value and a set member three more (the map
+/// table, the key and its copy). A value that would need more than Lua 5.1's 8000 slots
+/// is written as `-ERR reached lua stack limit` in its place, and its siblings are still
+/// written: arrays nest 7995 deep, maps and sets 2665 (checked against redis-server
+/// 7.0.15). The walk is iterative (an explicit stack), so deep replies cost heap, not
+/// the executor thread's stack; the values waiting to be written are kept in a Lua
+/// table, not as references held from Rust: mlua keeps each such reference in a slot
+/// of an auxiliary Lua stack, which has the same 8000-slot limit (holding them cut
+/// every reply at about 7990 elements).
+pub fn lua_to_reply(
+    lua: &Lua,
+    out: &mut ReplyWriter,
+    v: &LuaValue,
+    script_resp3: bool,
+    depth: usize,
+) {
+    let Ok(pending) = lua.create_table() else {
         out.error(b"ERR reached lua stack limit");
         return;
-    }
-    match v {
-        LuaValue::Nil => out.null(),
-        LuaValue::Boolean(b) => {
-            if script_resp3 {
-                out.boolean(*b);
-            } else if *b {
-                out.int(1);
-            } else {
-                out.null();
-            }
-        }
-        LuaValue::Integer(i) => out.int(*i),
-        LuaValue::Number(n) => out.int(*n as i64),
-        LuaValue::String(s) => out.bulk(&s.as_bytes()),
-        LuaValue::Table(t) => table_to_reply(out, t, script_resp3, depth),
-        _ => out.null(),
+    };
+    let mut w = Walk {
+        pending,
+        next: 0,
+        work: Vec::new(),
+    };
+    w.value(out, v.clone(), REPLY_BASE_SLOTS + depth, script_resp3);
+    while let Some((idx, slots)) = w.work.pop() {
+        let v = w.pending.raw_get::<LuaValue>(idx).unwrap_or(LuaValue::Nil);
+        let _ = w.pending.raw_set(idx, LuaValue::Nil);
+        w.value(out, v, slots, script_resp3);
     }
 }
 
-fn table_to_reply(out: &mut ReplyWriter, t: &Table, script_resp3: bool, depth: usize) {
-    if let Ok(LuaValue::String(e)) = t.raw_get::<LuaValue>("err") {
-        let bytes = e.as_bytes().to_vec();
-        let msg = bytes.strip_prefix(b"-").unwrap_or(&bytes);
-        out.error(msg);
-        return;
+/// The state of [`lua_to_reply`]: values waiting to be written, by index in `pending`
+/// (a Lua table), with the stack slots Redis would use for them; last to write first.
+struct Walk {
+    pending: Table,
+    next: i64,
+    work: Vec<(i64, usize)>,
+}
+
+impl Walk {
+    /// Stores `v` in the pending table; returns its index, `None` if Lua refused.
+    fn stash(&mut self, v: LuaValue) -> Option<i64> {
+        self.next += 1;
+        self.pending.raw_set(self.next, v).ok().map(|_| self.next)
     }
-    if let Ok(LuaValue::String(s)) = t.raw_get::<LuaValue>("ok") {
-        let bytes = s.as_bytes().to_vec();
-        out.simple(&bytes);
-        return;
+
+    /// Schedules the stashed `items` (in order) at `slots`.
+    fn schedule(&mut self, items: &[i64], slots: usize) {
+        self.work.extend(items.iter().rev().map(|&i| (i, slots)));
     }
-    // The RESP3 forms; in RESP2 the writer turns them into bulk strings and arrays.
-    {
-        if let Ok(LuaValue::Number(d)) = t.raw_get::<LuaValue>("double") {
-            out.double(d);
+
+    fn value(&mut self, out: &mut ReplyWriter, v: LuaValue, slots: usize, script_resp3: bool) {
+        if slots + REPLY_CHECK_SLOTS > LUA_MAX_CSTACK {
+            out.error(b"ERR reached lua stack limit");
             return;
         }
-        if let Ok(LuaValue::Integer(d)) = t.raw_get::<LuaValue>("double") {
-            out.double(d as f64);
+        match v {
+            LuaValue::Nil => out.null(),
+            LuaValue::Boolean(b) => {
+                if script_resp3 {
+                    out.boolean(b);
+                } else if b {
+                    out.int(1);
+                } else {
+                    out.null();
+                }
+            }
+            LuaValue::Integer(i) => out.int(i),
+            LuaValue::Number(n) => out.int(n as i64),
+            LuaValue::String(s) => out.bulk(&s.as_bytes()),
+            LuaValue::Table(t) => self.table(out, &t, slots),
+            _ => out.null(),
+        }
+    }
+
+    /// Writes a table's own reply (error, status, double, big number, verbatim) or the
+    /// header of its map, set or array, and schedules its elements.
+    fn table(&mut self, out: &mut ReplyWriter, t: &Table, slots: usize) {
+        if let Ok(LuaValue::String(e)) = t.raw_get::<LuaValue>("err") {
+            let bytes = e.as_bytes().to_vec();
+            let msg = bytes.strip_prefix(b"-").unwrap_or(&bytes);
+            out.error(msg);
             return;
+        }
+        if let Ok(LuaValue::String(s)) = t.raw_get::<LuaValue>("ok") {
+            let bytes = s.as_bytes().to_vec();
+            out.simple(&bytes);
+            return;
+        }
+        // The RESP3 forms; in RESP2 the writer turns them into bulk strings and arrays.
+        match t.raw_get::<LuaValue>("double") {
+            Ok(LuaValue::Number(d)) => return out.double(d),
+            Ok(LuaValue::Integer(d)) => return out.double(d as f64),
+            _ => {}
         }
         if let Ok(LuaValue::String(s)) = t.raw_get::<LuaValue>("big_number") {
             out.big_number(&s.as_bytes());
             return;
         }
-        if let Ok(LuaValue::Table(m)) = t.raw_get::<LuaValue>("map") {
-            let pairs: Vec<(LuaValue, LuaValue)> = m.pairs().filter_map(|p| p.ok()).collect();
-            out.map(pairs.len());
-            for (k, v) in &pairs {
-                lua_to_reply(out, k, script_resp3, depth + 1);
-                lua_to_reply(out, v, script_resp3, depth + 1);
+        if let Ok(LuaValue::Table(v)) = t.raw_get::<LuaValue>("verbatim_string") {
+            if let (Ok(LuaValue::String(f)), Ok(LuaValue::String(s))) = (
+                v.raw_get::<LuaValue>("format"),
+                v.raw_get::<LuaValue>("string"),
+            ) {
+                out.verbatim_with(&f.as_bytes(), &s.as_bytes());
+                return;
             }
+        }
+        if let Ok(LuaValue::Table(m)) = t.raw_get::<LuaValue>("map") {
+            let mut items = Vec::new();
+            for (k, v) in m.pairs::<LuaValue, LuaValue>().flatten() {
+                if let (Some(k), Some(v)) = (self.stash(k), self.stash(v)) {
+                    items.extend([k, v]);
+                }
+            }
+            out.map(items.len() / 2);
+            self.schedule(&items, slots + 3);
             return;
         }
         if let Ok(LuaValue::Table(s)) = t.raw_get::<LuaValue>("set") {
-            let keys: Vec<LuaValue> = s
-                .pairs::<LuaValue, LuaValue>()
-                .filter_map(|p| p.ok().map(|(k, _)| k))
-                .collect();
-            out.set(keys.len());
-            for k in &keys {
-                lua_to_reply(out, k, script_resp3, depth + 1);
+            let mut items = Vec::new();
+            for (k, _) in s.pairs::<LuaValue, LuaValue>().flatten() {
+                items.extend(self.stash(k));
             }
+            out.set(items.len());
+            self.schedule(&items, slots + 3);
             return;
         }
-    }
-    let mut items = Vec::new();
-    let mut i = 1;
-    loop {
-        match t.raw_get::<LuaValue>(i) {
-            Ok(LuaValue::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
+        let mut items = Vec::new();
+        let mut i = 1;
+        loop {
+            match t.raw_get::<LuaValue>(i) {
+                Ok(LuaValue::Nil) | Err(_) => break,
+                Ok(v) => items.extend(self.stash(v)),
+            }
+            i += 1;
         }
-        i += 1;
-    }
-    out.array(items.len());
-    for v in &items {
-        lua_to_reply(out, v, script_resp3, depth + 1);
+        out.array(items.len());
+        self.schedule(&items, slots + 1);
     }
 }
 

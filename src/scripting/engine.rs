@@ -861,7 +861,7 @@ pub fn run_script(d: &mut ShardData, call: ScriptCall) -> ScriptResult {
         );
     }
     match result {
-        Ok((true, v)) => lua_to_reply(&mut out, &v, run.resp3_calls, 0),
+        Ok((true, v)) => lua_to_reply(&eng.lua, &mut out, &v, run.resp3_calls, 0),
         Ok((false, LuaValue::Table(t))) => {
             let msg: Vec<u8> = match t.raw_get::<LuaValue>("err") {
                 Ok(LuaValue::String(s)) => s.as_bytes().to_vec(),

@@ -431,13 +431,16 @@ fn execute(
     }
     if !client.authenticated && spec.flags & flags::NO_AUTH == 0 {
         data.stats.cmds[idx].rejected += 1;
+        // Redis checks a container's subcommand and its arity before authentication.
+        let sub = (args.len() > 1).then(|| args.get(1));
+        let msg = crate::commands::subcommands::pre_auth_error(spec.name, sub, args.len());
         reject(
             client,
             data,
             wbuf,
             start_len,
             spec.name == "exec",
-            b"NOAUTH Authentication required.",
+            msg.as_deref().unwrap_or(b"NOAUTH Authentication required."),
         );
         return;
     }

@@ -222,7 +222,7 @@ pub fn load_snapshot(
 pub fn write_snapshot(keys: &[Loaded], compress: bool) -> Vec<u8> {
     use libellule::persistence::file::{self, AuxInfo, Recency};
     use libellule::storage::rdb::crc64::crc64;
-    use libellule::storage::Entry;
+    use libellule::storage::entry::Node;
     let mut out = file::header(&AuxInfo {
         ctime: 1_700_000_000,
         used_mem: 1,
@@ -233,17 +233,11 @@ pub fn write_snapshot(keys: &[Loaded], compress: bool) -> Vec<u8> {
             file::select_db(&mut out, *db);
             cur = *db;
         }
-        let e = Entry {
-            value: value.clone(),
-            expire_at: *expire_at,
-            access: 0,
-            freq: 0,
-            snap_epoch: 0,
-        };
+        let node = Node::new(key, value.clone(), *expire_at, 0, 0);
         assert!(file::write_entry(
             &mut out,
             key,
-            &e,
+            node.entry(),
             compress,
             Recency::None
         ));

@@ -838,7 +838,7 @@ fn spawn_async(
     client: &super::client::ClientState,
     lctx: &LoopCtx,
     waiting: &mut bool,
-    timed: Option<(usize, std::time::Instant)>,
+    timed: Option<(usize, u64)>,
 ) {
     let actx = AsyncCtx {
         shards: lctx.shards.clone(),

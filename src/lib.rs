@@ -59,7 +59,11 @@ pub fn start(config: config::Config) -> Result<(), String> {
     shard::clock::init();
     log::info!(
         "latency clock: {}",
-        if shard::clock::uses_tsc() { "TSC" } else { "monotonic" }
+        if shard::clock::uses_tsc() {
+            "TSC"
+        } else {
+            "monotonic"
+        }
     );
     log::info!(
         "Libellule {} starting: {} shard(s), port {}, bind {}",

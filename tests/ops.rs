@@ -250,6 +250,46 @@ fn latency_tracking_feeds_info_and_metrics_and_can_be_turned_off() {
     assert!(!info.contains("latency_percentiles_usec_get"), "{info}");
 }
 
+#[test]
+fn pipelined_commands_are_each_timed_once() {
+    // One pipeline: every command's start is the previous one's end; a refused command
+    // (wrong arity) in the middle is not timed and does not disturb the others.
+    let server = Server::start(&["--io_threads", "1"]);
+    let mut c = server.conn();
+    let mut req = Vec::new();
+    for i in 0..100 {
+        req.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n$3\r\nk{:02}\r\n", i).as_bytes());
+        if i == 50 {
+            req.extend_from_slice(b"*1\r\n$3\r\nGET\r\n");
+        }
+    }
+    c.send_raw(&req);
+    for i in 0..101 {
+        let r = c.read_reply();
+        if i == 51 {
+            assert!(r.error_text().is_some(), "{r:?}");
+        } else {
+            assert_eq!(r, common::Reply::nil());
+        }
+    }
+    let stats = c.cmd_str("INFO commandstats").as_text();
+    assert!(
+        stats.contains("cmdstat_get:calls=100,") && stats.contains("rejected_calls=1,"),
+        "{stats}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut body = http_get(server.port, "/metrics");
+    while latency_inf_count(&body, "get") != 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(150));
+        body = http_get(server.port, "/metrics");
+    }
+    assert_eq!(latency_inf_count(&body, "get"), 100, "{body}");
+    let info = c.cmd_str("INFO latencystats").as_text();
+    for (p, usec) in latency_percentiles(&info, "get") {
+        assert!(usec > 0.0 && usec < 10_000.0, "get {p}={usec} in {info}");
+    }
+}
+
 /// The `p<pct>=<usec>` values of `cmd`'s INFO latencystats line.
 fn latency_percentiles(info: &str, cmd: &str) -> Vec<(String, f64)> {
     let line = info
@@ -296,7 +336,12 @@ fn latency_percentiles_measure_a_slow_command() {
     assert!((50_000..60_000).contains(&usec), "{line}");
     // The percentiles follow latency-tracking-info-percentiles.
     assert_eq!(
-        c.cmd(&[b"CONFIG", b"SET", b"latency-tracking-info-percentiles", b"50 100"]),
+        c.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"latency-tracking-info-percentiles",
+            b"50 100"
+        ]),
         common::Reply::ok()
     );
     let info = c.cmd_str("INFO latencystats").as_text();

@@ -504,10 +504,18 @@ impl ShardData {
     /// Ends a command timed by [`ShardData::latency_clock`].
     #[inline]
     pub fn record_since(&mut self, idx: usize, start: Option<u64>) {
-        if let Some(t) = start {
-            self.stats
-                .record_latency(idx, clock::ns_between(t, clock::now()));
-        }
+        self.record_until_now(idx, start);
+    }
+
+    /// Ends a command timed by [`ShardData::latency_clock`] and returns the clock
+    /// reading that ended it (`None` when `start` is): the start of the next command
+    /// when commands run back to back, so each boundary costs one clock read.
+    #[inline]
+    pub fn record_until_now(&mut self, idx: usize, start: Option<u64>) -> Option<u64> {
+        let t = start?;
+        let end = clock::now();
+        self.stats.record_latency(idx, clock::ns_between(t, end));
+        Some(end)
     }
 
     /// Advances every database's LRU clock (called by the shard's timer).

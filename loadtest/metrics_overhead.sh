@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Cost of per-command metrics on the hot path: the same Libellule process measured with
-# `latency-tracking yes` (two clock reads and a histogram increment per command; the
-# other counters are always on and shard-local) and `no`, alternating by CONFIG SET
+# `latency-tracking yes` (one clock read per command boundary, see docs/latency.md, and
+# a histogram increment per command; the other counters are always on and shard-local)
+# and `no`, alternating by CONFIG SET
 # between rounds, so both settings see the same process, keys and machine state.
 #
 # Server pinned to SERVER_CPU, redis-benchmark to CLIENT_CPU. Prints the median

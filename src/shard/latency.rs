@@ -10,8 +10,8 @@
 //! INFO `latencystats` (the percentiles of `latency-tracking-info-percentiles`, reported
 //! as the upper bound of the bucket holding them, in microseconds) and the Prometheus
 //! metric `libellule_command_latency_seconds` (cumulative buckets at every power of two,
-//! see [`Histogram::prometheus_buckets`]). `CONFIG SET latency-tracking no` turns the
-//! clock reads off.
+//! see [`Histogram::prometheus_buckets`]). The clock is [`super::clock`];
+//! `CONFIG SET latency-tracking no` turns its reads off.
 
 /// Sub-buckets per power of two.
 const SUB: usize = 4;

@@ -9,13 +9,21 @@
 #   CLIENTS [50]        concurrent connections
 #   KEYSPACE [1000000]  distinct keys (also the prefill size)
 #   TEST_TIME [20]      seconds per memtier_benchmark run
+#   MT_REQUESTS []      memtier: requests per client instead of TEST_TIME (short runs)
 #   SERVER_CPU [1]      CPU both servers are pinned to
 #   CLIENT_CPU [0]      CPU the load generator is pinned to
 #   LIB_PORT [16379]    REDIS_PORT [16380]
 #   LIB_ARGS []         extra flags for Libellule
 #   TOOL [auto]         memtier | redis-benchmark (auto: memtier if on PATH)
-#   SCENARIOS [all]     subset, e.g. "P1_d3 P16_d3"; besides the P<pipeline>_d<size>
-#                       GET/SET mixes, command scenarios (always redis-benchmark,
+#   SCENARIOS [all]     subset, e.g. "P1_d3 P16_d3". GET/SET scenarios are named
+#                       P<pipeline>_d<value bytes>[_r<sets>-<gets>][_x<min>-<max>]:
+#                       _r is the SET:GET ratio (default 1-1; memtier --ratio), _x
+#                       an expiry range in seconds for the SETs (memtier
+#                       --expiry-range); the default list differs by tool (see
+#                       loadtest/README.md). Under redis-benchmark, _r1-0 runs SET
+#                       only, _r0-1 GET only, other ratios SET then GET, and _x
+#                       scenarios are skipped (it cannot set expiries). Besides
+#                       those, command scenarios (always redis-benchmark,
 #                       50 clients, pipeline 1): EVALSHA (the Directus rate-limiter
 #                       script), PUBLISH (fan-out to SUBSCRIBERS subscribers), and the
 #                       collection pairs LIST (LPUSH then LPOP), HASH (HSET then HGET),
@@ -39,7 +47,7 @@ LIB_PORT=${LIB_PORT:-16379}
 REDIS_PORT=${REDIS_PORT:-16380}
 LIB_ARGS=${LIB_ARGS:-}
 TOOL=${TOOL:-auto}
-SCENARIOS=${SCENARIOS:-"P1_d3 P16_d3 P1_d100 P16_d100 EVALSHA PUBLISH"}
+MT_REQUESTS=${MT_REQUESTS:-}
 SUBSCRIBERS=${SUBSCRIBERS:-10}
 
 # The rate limiter script of rate-limiter-flexible, as Directus runs it.
@@ -66,6 +74,17 @@ case "$TOOL" in
     redis-benchmark) command -v redis-benchmark >/dev/null || die "redis-benchmark not found" ;;
     *) die "TOOL must be memtier or redis-benchmark" ;;
 esac
+if [ "$TOOL" = memtier ]; then
+    # The published memtier shapes (Redis's and Dragonfly's) scaled to this machine:
+    # SET:GET 1:10 with 100 and 1024-byte values at pipeline 1 and 16, write-only and
+    # read-only runs, and SETs with short expiries (keys expire during the run).
+    DEFAULT_SCENARIOS="P1_d3 P16_d3 P1_d100_r1-10 P16_d100_r1-10 P1_d1024_r1-10
+        P16_d1024_r1-10 P1_d100_r1-0 P16_d100_r1-0 P1_d100_r0-1 P16_d100_r0-1
+        P1_d100_r1-10_x1-10 P16_d1024_r1-10_x1-10 EVALSHA PUBLISH"
+else
+    DEFAULT_SCENARIOS="P1_d3 P16_d3 P1_d100 P16_d100 EVALSHA PUBLISH"
+fi
+SCENARIOS=$(echo ${SCENARIOS:-$DEFAULT_SCENARIOS})
 
 # CPU pinning: needs taskset and at least two CPUs.
 SERVER_PIN=()
@@ -91,7 +110,7 @@ fi
     echo "libellule: $("$BIN" --version 2>&1 | head -1)"
     echo "redis: $(redis-server --version)"
     echo "tool: $TOOL"
-    echo "rounds=$ROUNDS requests=$REQUESTS clients=$CLIENTS keyspace=$KEYSPACE test_time=$TEST_TIME"
+    echo "rounds=$ROUNDS requests=$REQUESTS clients=$CLIENTS keyspace=$KEYSPACE test_time=$TEST_TIME mt_requests=$MT_REQUESTS"
     echo "server_cpu=$SERVER_CPU client_cpu=$CLIENT_CPU lib_args=$LIB_ARGS"
     echo "scenarios: $SCENARIOS"
 } > "$OUT/environment.txt"
@@ -170,18 +189,47 @@ prefill() {
     fi
 }
 
+# A field of a GET/SET scenario name: P (pipeline), d (value bytes), r (SET-GET ratio,
+# default 1-1), x (expiry range in seconds, empty when none).
+scen_field() {
+    local part parts
+    IFS=_ read -ra parts <<< "$1"
+    for part in "${parts[@]}"; do
+        case "$part" in "$2"*) echo "${part#"$2"}"; return 0 ;; esac
+    done
+    [ "$2" = r ] && echo 1-1
+    return 0
+}
+
+# Dies unless a GET/SET scenario name is well formed.
+check_scenario() {
+    local scen=$1
+    [[ "$scen" =~ ^P[0-9]+_d[0-9]+(_r[0-9]+-[0-9]+)?(_x[0-9]+-[0-9]+)?$ ]] \
+        || die "bad scenario name $scen (want P<pipeline>_d<bytes>[_r<sets>-<gets>][_x<min>-<max>])"
+    [ "$(scen_field "$scen" r)" != 0-0 ] || die "$scen: ratio 0-0 sends nothing"
+}
+
+# True when the tool can run this GET/SET scenario (redis-benchmark sets no expiries).
+runnable() { [ "$TOOL" = memtier ] || [ -z "$(scen_field "$1" x)" ]; }
+
 # One scenario against one server; appends rows to $RESULTS.
 run_scenario() {
-    local name=$1 round=$2 scen=$3 port pipeline size raw
+    local name=$1 round=$2 scen=$3 port pipeline size ratio expiry raw
     port=$(port_of "$name")
-    pipeline=${scen#P}; pipeline=${pipeline%%_*}
-    size=${scen##*_d}
+    pipeline=$(scen_field "$scen" P)
+    size=$(scen_field "$scen" d)
+    ratio=$(scen_field "$scen" r)
+    expiry=$(scen_field "$scen" x)
     raw="$OUT/$name-$round-$scen"
     if [ "$TOOL" = memtier ]; then
+        local extra=()
+        if [ -n "$MT_REQUESTS" ]; then extra+=(--requests="$MT_REQUESTS")
+        else extra+=(--test-time="$TEST_TIME"); fi
+        [ -z "$expiry" ] || extra+=(--expiry-range="$expiry")
         "${CLIENT_PIN[@]}" memtier_benchmark -s 127.0.0.1 -p "$port" --protocol=redis \
-            -t 1 -c "$CLIENTS" --pipeline="$pipeline" --ratio=1:1 --key-pattern=R:R \
+            -t 1 -c "$CLIENTS" --pipeline="$pipeline" --ratio="${ratio/-/:}" --key-pattern=R:R \
             --key-minimum=1 --key-maximum="$KEYSPACE" --data-size="$size" \
-            --test-time="$TEST_TIME" --hide-histogram > "$raw.txt" 2>&1 \
+            "${extra[@]}" --hide-histogram > "$raw.txt" 2>&1 \
             || { cat "$raw.txt" >&2; die "memtier failed"; }
         # Header: "Type Ops/sec Hits/sec Misses/sec Avg. Latency p50 Latency
         # p99 Latency ..." (columns located by name, they vary by version).
@@ -193,13 +241,15 @@ run_scenario() {
                 for (i = 1; i <= n; i++) { if (h[i] == "Ops/sec") ops = i; if (h[i] == "p99_Latency") p99 = i; }
                 hdr = 1; next
             }
-            hdr && ($1 == "Sets" || $1 == "Gets" || $1 == "Totals") && ops {
+            hdr && ($1 == "Sets" || $1 == "Gets" || $1 == "Totals") && ops && $ops + 0 > 0 {
                 op = ($1 == "Sets") ? "SET" : ($1 == "Gets") ? "GET" : "TOTAL";
                 printf "%s\t%s\t%s\t%s\t%s\t%s\n", srv, rnd, scen, op, $ops, (p99 ? $p99 : "NA");
             }' "$raw.txt" >> "$RESULTS"
     else
+        local tests=set,get
+        case "$ratio" in 0-*) tests=get ;; *-0) tests=set ;; esac
         "${CLIENT_PIN[@]}" redis-benchmark -h 127.0.0.1 -p "$port" -c "$CLIENTS" \
-            -n "$REQUESTS" -r "$KEYSPACE" -d "$size" -P "$pipeline" -t set,get --csv \
+            -n "$REQUESTS" -r "$KEYSPACE" -d "$size" -P "$pipeline" -t "$tests" --csv \
             > "$raw.csv" 2> "$raw.err" || { cat "$raw.err" >&2; die "redis-benchmark failed"; }
         # "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms",
         # "p95_latency_ms","p99_latency_ms","max_latency_ms"
@@ -280,6 +330,12 @@ run_command_scenario() {
 
 is_command_scenario() { case "$1" in P*_d*) return 1 ;; *) return 0 ;; esac; }
 
+for scen in $SCENARIOS; do
+    if is_command_scenario "$scen"; then continue; fi
+    check_scenario "$scen"
+    runnable "$scen" || log "warning: $scen needs memtier_benchmark (expiries): skipped"
+done
+
 for round in $(seq 1 "$ROUNDS"); do
     # Alternate which server goes first, so slow drift (thermal, noisy
     # neighbours) hits both alike.
@@ -293,7 +349,8 @@ for round in $(seq 1 "$ROUNDS"); do
                 stop_server
                 continue
             fi
-            size=${scen##*_d}
+            runnable "$scen" || continue
+            size=$(scen_field "$scen" d)
             if [ "$TOOL" = redis-benchmark ]; then make_prefill "$size"; fi
             start_server "$name" "$round-$scen"
             prefill "$(port_of "$name")" "$OUT/$name-$round-$scen.prefill.log" "$size"
@@ -313,7 +370,7 @@ SUMMARY="$OUT/summary.txt"
 {
     printf 'Medians of %s rounds (%s, %s clients). Ratios are libellule / redis:\n' "$ROUNDS" "$TOOL" "$CLIENTS"
     printf 'throughput ratio > 1 means Libellule is faster; p99 ratio < 1 means Libellule has lower tail latency.\n\n'
-    printf '%-10s %-6s %14s %14s %8s %12s %12s %8s\n' scenario op "lib rps" "redis rps" ratio "lib p99 ms" "redis p99" "p99 ratio"
+    printf '%-22s %-6s %14s %14s %8s %12s %12s %8s\n' scenario op "lib rps" "redis rps" ratio "lib p99 ms" "redis p99" "p99 ratio"
     for scen in $SCENARIOS; do
         for op in $(awk -F'\t' -v sc="$scen" 'NR > 1 && $3 == sc { print $4 }' "$RESULTS" | sort -u); do
             lr=$(col libellule "$scen" "$op" 5 | median)
@@ -323,7 +380,7 @@ SUMMARY="$OUT/summary.txt"
             awk -v sc="$scen" -v op="$op" -v lr="$lr" -v rr="$rr" -v lp="$lp" -v rp="$rp" 'BEGIN {
                 ratio = (rr + 0 > 0 && lr != "NA") ? sprintf("%.2f", lr / rr) : "NA";
                 pr = (rp + 0 > 0 && lp != "NA") ? sprintf("%.2f", lp / rp) : "NA";
-                printf "%-10s %-6s %14s %14s %8s %12s %12s %8s\n", sc, op, lr, rr, ratio, lp, rp, pr
+                printf "%-22s %-6s %14s %14s %8s %12s %12s %8s\n", sc, op, lr, rr, ratio, lp, rp, pr
             }'
         done
     done

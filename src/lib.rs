@@ -56,6 +56,15 @@ pub fn start(config: config::Config) -> Result<(), String> {
     // Before any thread starts, so every thread inherits the blocked signals.
     ops::install_signal_handling()?;
     let n = shard::runtime::shard_count(&config);
+    shard::clock::init();
+    log::info!(
+        "latency clock: {}",
+        if shard::clock::uses_tsc() {
+            "TSC"
+        } else {
+            "monotonic"
+        }
+    );
     log::info!(
         "Libellule {} starting: {} shard(s), port {}, bind {}",
         VERSION,

@@ -250,6 +250,106 @@ fn latency_tracking_feeds_info_and_metrics_and_can_be_turned_off() {
     assert!(!info.contains("latency_percentiles_usec_get"), "{info}");
 }
 
+#[test]
+fn pipelined_commands_are_each_timed_once() {
+    // One pipeline: every command's start is the previous one's end; a refused command
+    // (wrong arity) in the middle is not timed and does not disturb the others.
+    let server = Server::start(&["--io_threads", "1"]);
+    let mut c = server.conn();
+    let mut req = Vec::new();
+    for i in 0..100 {
+        req.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n$3\r\nk{:02}\r\n", i).as_bytes());
+        if i == 50 {
+            req.extend_from_slice(b"*1\r\n$3\r\nGET\r\n");
+        }
+    }
+    c.send_raw(&req);
+    for i in 0..101 {
+        let r = c.read_reply();
+        if i == 51 {
+            assert!(r.error_text().is_some(), "{r:?}");
+        } else {
+            assert_eq!(r, common::Reply::nil());
+        }
+    }
+    let stats = c.cmd_str("INFO commandstats").as_text();
+    assert!(
+        stats.contains("cmdstat_get:calls=100,") && stats.contains("rejected_calls=1,"),
+        "{stats}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut body = http_get(server.port, "/metrics");
+    while latency_inf_count(&body, "get") != 100 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(150));
+        body = http_get(server.port, "/metrics");
+    }
+    assert_eq!(latency_inf_count(&body, "get"), 100, "{body}");
+    let info = c.cmd_str("INFO latencystats").as_text();
+    for (p, usec) in latency_percentiles(&info, "get") {
+        assert!(usec > 0.0 && usec < 10_000.0, "get {p}={usec} in {info}");
+    }
+}
+
+/// The `p<pct>=<usec>` values of `cmd`'s INFO latencystats line.
+fn latency_percentiles(info: &str, cmd: &str) -> Vec<(String, f64)> {
+    let line = info
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("latency_percentiles_usec_{cmd}:")))
+        .unwrap_or_else(|| panic!("no {cmd} line in {info}"));
+    line.split(',')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("p<pct>=<usec>");
+            (k.to_string(), v.parse().expect("usec"))
+        })
+        .collect()
+}
+
+#[test]
+fn latency_percentiles_measure_a_slow_command() {
+    // Redis 7.0.15 after one DEBUG SLEEP 0.05 reports
+    // latency_percentiles_usec_debug:p50=50331.647,p99=50331.647,p99.9=50331.647 and
+    // cmdstat_debug:calls=1,usec=50130,...; Libellule's buckets are 25% wide and report
+    // their upper bound, so the 50 ms sleep shows between 50,000 and 62,500 us.
+    let server = Server::start(&[]);
+    let mut c = server.conn();
+    for _ in 0..20 {
+        c.cmd_str("PING");
+    }
+    assert_eq!(c.cmd_str("DEBUG SLEEP 0.05"), common::Reply::ok());
+    let info = c.cmd_str("INFO latencystats").as_text();
+    let debug = latency_percentiles(&info, "debug");
+    let names: Vec<&str> = debug.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(names, ["p50", "p99", "p99.9"], "{info}");
+    for (p, usec) in &debug {
+        assert!((50_000.0..62_500.0).contains(usec), "{p}={usec} in {info}");
+    }
+    // Twenty PINGs are each far below a millisecond.
+    for (p, usec) in latency_percentiles(&info, "ping") {
+        assert!(usec > 0.0 && usec < 1_000.0, "ping {p}={usec} in {info}");
+    }
+    let stats = c.cmd_str("INFO commandstats").as_text();
+    let line = stats
+        .lines()
+        .find_map(|l| l.strip_prefix("cmdstat_debug:calls=1,usec="))
+        .unwrap_or_else(|| panic!("{stats}"));
+    let usec: u64 = line.split(',').next().unwrap().parse().unwrap();
+    assert!((50_000..60_000).contains(&usec), "{line}");
+    // The percentiles follow latency-tracking-info-percentiles.
+    assert_eq!(
+        c.cmd(&[
+            b"CONFIG",
+            b"SET",
+            b"latency-tracking-info-percentiles",
+            b"50 100"
+        ]),
+        common::Reply::ok()
+    );
+    let info = c.cmd_str("INFO latencystats").as_text();
+    let debug = latency_percentiles(&info, "debug");
+    assert_eq!(debug.len(), 2, "{info}");
+    assert_eq!(debug[1].0, "p100", "{info}");
+}
+
 /// The metric names a dashboard's queries use (`libellule_...` words in every `expr`).
 fn dashboard_metric_names(json: &str) -> Vec<String> {
     let mut names = Vec::new();

@@ -138,6 +138,9 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
     let mut pos = 0usize;
     let now = now_ms();
     let mut batch: Vec<BatchItem> = Vec::new();
+    // The clock reading that ended the previous command of this pipeline (latency
+    // tracking): the next command's start, so a pipeline pays one read per command.
+    let mut mark: Option<u64> = None;
     while !conn.waiting && !conn.closing && !conn.input_done && conn.wbuf.len() < OUTPUT_PAUSE {
         let input = &conn.rbuf[pos..];
         if input.is_empty() || input.len() < conn.parser.needed() {
@@ -167,6 +170,7 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
                             now,
                             &mut conn.waiting,
                             &mut batch,
+                            &mut mark,
                         );
                     }
                     if client_ref.close_requested {
@@ -338,6 +342,9 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
                         let now = now_ms();
                         let mut iter = items.into_iter();
                         let mut rest = Vec::new();
+                        // Back to back: each command ends at the clock read that starts
+                        // the next one.
+                        let mut mark = d.latency_clock();
                         for (i, item) in iter.by_ref() {
                             if keys_locked(item.spec, &item.args.view(), item.db, d) {
                                 rest.push((i, item));
@@ -347,9 +354,8 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
                                 unreachable!("batched commands are keyed")
                             };
                             let view = item.args.view();
-                            d.timed(item.idx, |d| {
-                                run_keyed_into(run, d, item.db, item.resp3, view, &mut out.buf, now)
-                            });
+                            run_keyed_into(run, d, item.db, item.resp3, view, &mut out.buf, now);
+                            mark = d.record_until_now(item.idx, mark);
                             out.ends.push((i, out.buf.len()));
                         }
                         rest.extend(iter);
@@ -392,7 +398,10 @@ async fn run_batch(shards: &Rc<Shards>, batch: Vec<BatchItem>) -> Vec<u8> {
 }
 
 /// Runs one request. Appends the reply to `wbuf` unless the command went async (then
-/// `*waiting` is set and the reply arrives through [`Completions`]).
+/// `*waiting` is set and the reply arrives through [`Completions`]). `mark` is the
+/// clock reading that ended the previous command of the pipeline, if it ran inline and
+/// was timed: this command's start (so its time includes its own parsing and dispatch,
+/// tens of nanoseconds); on return, the reading that ended this one, if it was timed.
 #[allow(clippy::too_many_arguments)]
 fn execute(
     args: Args,
@@ -404,7 +413,10 @@ fn execute(
     now: u64,
     waiting: &mut bool,
     batch: &mut Vec<BatchItem>,
+    mark: &mut Option<u64>,
 ) {
+    // Taken now: a command refused below leaves no mark for the next one.
+    let previous_end = mark.take();
     let start_len = wbuf.len();
     let resp3 = client.resp3;
     let name = args.get(0);
@@ -501,7 +513,10 @@ fn execute(
     if super::monitor::active() && !client.monitor && spec.flags & flags::SKIP_MONITOR == 0 {
         super::monitor::feed(lctx.shards, data, db, &client.addr, &args);
     }
-    let started = data.latency_clock();
+    let started = match previous_end {
+        Some(t) if data.latency_tracking => Some(t),
+        _ => data.latency_clock(),
+    };
     let batch_len = batch.len();
     match spec.handler {
         Handler::Conn(f) => {
@@ -576,7 +591,7 @@ fn execute(
     }
     // A keyed command run by another shard is timed there; an async one when it ends.
     if !*waiting && batch.len() == batch_len {
-        data.record_since(idx, started);
+        *mark = data.record_until_now(idx, started);
     }
     let stat = &mut data.stats.cmds[idx];
     stat.calls += 1;
@@ -841,7 +856,7 @@ fn spawn_async(
     client: &super::client::ClientState,
     lctx: &LoopCtx,
     waiting: &mut bool,
-    timed: Option<(usize, std::time::Instant)>,
+    timed: Option<(usize, u64)>,
 ) {
     let actx = AsyncCtx {
         shards: lctx.shards.clone(),

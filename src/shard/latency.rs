@@ -10,8 +10,8 @@
 //! INFO `latencystats` (the percentiles of `latency-tracking-info-percentiles`, reported
 //! as the upper bound of the bucket holding them, in microseconds) and the Prometheus
 //! metric `libellule_command_latency_seconds` (cumulative buckets at every power of two,
-//! see [`Histogram::prometheus_buckets`]). `CONFIG SET latency-tracking no` turns the
-//! clock reads off.
+//! see [`Histogram::prometheus_buckets`]). The clock is [`super::clock`];
+//! `CONFIG SET latency-tracking no` turns its reads off.
 
 /// Sub-buckets per power of two.
 const SUB: usize = 4;
@@ -42,18 +42,18 @@ impl Default for Histogram {
     }
 }
 
-/// The bucket of a duration of `ns` nanoseconds.
+/// The bucket of a duration of `ns` nanoseconds: no branch, no division (the exponent
+/// from `leading_zeros`, the two bits after the leading one for the sub-bucket, and a
+/// clamp into range, which compiles to conditional moves).
 #[inline]
 fn bucket_of(ns: u64) -> usize {
-    if ns < 1 << MIN_EXP {
-        return 0;
-    }
-    let exp = 63 - ns.leading_zeros();
-    if exp >= MAX_EXP {
-        return BUCKETS - 1;
-    }
-    let sub = ((ns >> (exp - 2)) & (SUB as u64 - 1)) as usize;
-    1 + (exp - MIN_EXP) as usize * SUB + sub
+    // From 16 ns up the formula below is defined (exp >= 4, so exp - 2 >= 2); durations
+    // under 32 ns give an index <= 0, clamped to bucket 0.
+    let v = ns.max(1 << (MIN_EXP - 1));
+    let exp = 63 - v.leading_zeros() as i64;
+    let sub = ((v >> (exp - 2)) & (SUB as u64 - 1)) as i64;
+    let i = 1 + (exp - MIN_EXP as i64) * SUB as i64 + sub;
+    i.clamp(0, BUCKETS as i64 - 1) as usize
 }
 
 /// The exclusive upper bound, in nanoseconds, of bucket `i` (`u64::MAX` for the last).
@@ -73,6 +73,7 @@ impl Histogram {
     /// Records one duration.
     #[inline]
     pub fn record(&mut self, ns: u64) {
+        // bucket_of is below BUCKETS: the compiler drops the bounds check.
         self.counts[bucket_of(ns)] += 1;
         self.total_ns = self.total_ns.saturating_add(ns);
         self.count += 1;
@@ -139,6 +140,12 @@ mod tests {
         for ns in [
             0u64,
             1,
+            15,
+            16,
+            17,
+            31,
+            32,
+            33,
             127,
             128,
             129,

@@ -10,6 +10,7 @@
 //! `user42`), so related keys can live on one shard. See [`key_shard`].
 
 pub mod blocking;
+pub mod clock;
 pub mod latency;
 pub mod locks;
 pub mod memory;
@@ -127,6 +128,15 @@ impl ShardStats {
     /// Records that command `idx` ran for `ns` nanoseconds on this shard.
     #[inline]
     pub fn record_latency(&mut self, idx: usize, ns: u64) {
+        match self.latency.get_mut(idx) {
+            Some(Some(h)) => h.record(ns),
+            _ => self.record_first_latency(idx, ns),
+        }
+    }
+
+    /// [`ShardStats::record_latency`] for a command not timed on this shard yet.
+    #[cold]
+    fn record_first_latency(&mut self, idx: usize, ns: u64) {
         if self.latency.len() <= idx {
             self.latency.resize_with(idx + 1, || None);
         }
@@ -475,10 +485,11 @@ impl ShardData {
         }
     }
 
-    /// The start of a timed command: `Some(now)` when `latency-tracking` is on.
+    /// The start of a timed command: `Some(now)`, in [`clock`] ticks, when
+    /// `latency-tracking` is on.
     #[inline]
-    pub fn latency_clock(&self) -> Option<Instant> {
-        self.latency_tracking.then(Instant::now)
+    pub fn latency_clock(&self) -> Option<u64> {
+        self.latency_tracking.then(clock::now)
     }
 
     /// Runs `f` (command `idx` on this shard) and records how long it took.
@@ -492,11 +503,19 @@ impl ShardData {
 
     /// Ends a command timed by [`ShardData::latency_clock`].
     #[inline]
-    pub fn record_since(&mut self, idx: usize, start: Option<Instant>) {
-        if let Some(t) = start {
-            self.stats
-                .record_latency(idx, t.elapsed().as_nanos().min(u64::MAX as u128) as u64);
-        }
+    pub fn record_since(&mut self, idx: usize, start: Option<u64>) {
+        self.record_until_now(idx, start);
+    }
+
+    /// Ends a command timed by [`ShardData::latency_clock`] and returns the clock
+    /// reading that ended it (`None` when `start` is): the start of the next command
+    /// when commands run back to back, so each boundary costs one clock read.
+    #[inline]
+    pub fn record_until_now(&mut self, idx: usize, start: Option<u64>) -> Option<u64> {
+        let t = start?;
+        let end = clock::now();
+        self.stats.record_latency(idx, clock::ns_between(t, end));
+        Some(end)
     }
 
     /// Advances every database's LRU clock (called by the shard's timer).

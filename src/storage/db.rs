@@ -189,9 +189,10 @@ impl Db {
         }
     }
 
-    /// Looks up a live key, deleting it first if its TTL has passed. Stamps the access time.
+    /// The position of a live key: an expired one is deleted first (`None`); an entry of
+    /// a running snapshot's cut is serialized before the caller may change it.
     #[inline]
-    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let idx = self.map.find(key)?;
         if self.map.entry(idx).is_expired(now_ms) {
             self.expire_index(idx);
@@ -200,33 +201,34 @@ impl Db {
         if self.snap.is_some() {
             self.snap_save(idx);
         }
+        Some(idx)
+    }
+
+    /// Stamps an access (LRU clock, LFU counter) on the entry at `idx` and returns it.
+    #[inline]
+    fn touch(&mut self, idx: usize) -> &mut Entry {
         let clock = self.lru_clock;
         let r = self.next_random();
         let entry = self.map.entry_mut(idx);
         entry.freq = lfu_log_incr(entry.freq_at(clock), r);
         entry.access = clock;
-        Some(entry)
+        entry
+    }
+
+    /// Looks up a live key, deleting it first if its TTL has passed. Stamps the access time.
+    #[inline]
+    pub fn lookup(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let idx = self.live_index(key, now_ms)?;
+        Some(self.touch(idx))
     }
 
     /// Like [`Db::lookup`], but a string stored inline is first moved into a boxed
     /// [`Value`], so that [`Entry::value_mut`] returns it (for commands that change a
     /// string in place: APPEND, SETRANGE, SETBIT, BITFIELD, PFADD...).
     pub fn lookup_boxed(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let idx = self.map.find(key)?;
-        if self.map.entry(idx).is_expired(now_ms) {
-            self.expire_index(idx);
-            return None;
-        }
-        if self.snap.is_some() {
-            self.snap_save(idx);
-        }
+        let idx = self.live_index(key, now_ms)?;
         self.map.node_mut(idx).make_boxed();
-        let clock = self.lru_clock;
-        let r = self.next_random();
-        let entry = self.map.entry_mut(idx);
-        entry.freq = lfu_log_incr(entry.freq_at(clock), r);
-        entry.access = clock;
-        Some(entry)
+        Some(self.touch(idx))
     }
 
     /// The entry of `key` (which the caller just looked up) with its value boxed, so that
@@ -242,14 +244,7 @@ impl Db {
 
     /// Looks up a live key without stamping its access time (OBJECT IDLETIME, TYPE...).
     pub fn peek(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let idx = self.map.find(key)?;
-        if self.map.entry(idx).is_expired(now_ms) {
-            self.expire_index(idx);
-            return None;
-        }
-        if self.snap.is_some() {
-            self.snap_save(idx);
-        }
+        let idx = self.live_index(key, now_ms)?;
         Some(self.map.entry_mut(idx))
     }
 
@@ -354,32 +349,8 @@ impl Db {
     /// Removes a key if it is live; returns its entry. An expired key is deleted and
     /// `None` returned.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Detached> {
-        let idx = self.map.find(key)?;
-        if self.map.entry(idx).is_expired(now_ms) {
-            self.expire_index(idx);
-            return None;
-        }
-        if self.snap.is_some() {
-            self.snap_save(idx);
-        }
+        let idx = self.live_index(key, now_ms)?;
         Some(self.remove_at(idx).into_detached())
-    }
-
-    /// Deletes a key if it is live, without handing its value back (DEL, UNLINK).
-    /// Returns true when a live key was deleted.
-    pub fn delete(&mut self, key: &[u8], now_ms: u64) -> bool {
-        let Some(idx) = self.map.find(key) else {
-            return false;
-        };
-        if self.map.entry(idx).is_expired(now_ms) {
-            self.expire_index(idx);
-            return false;
-        }
-        if self.snap.is_some() {
-            self.snap_save(idx);
-        }
-        drop(self.remove_at(idx));
-        true
     }
 
     /// Sets the TTL of an existing live key. Returns false when the key does not exist.

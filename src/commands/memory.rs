@@ -47,10 +47,9 @@ fn alloc_size(n: usize) -> usize {
     }
 }
 
-/// Bytes one key costs: its share of the table (entry slot and index), the key's and
-/// the value's heap allocations, and its slot in the TTL table if it has one.
-pub fn key_usage(key: &[u8], entry: &Entry, table_share: usize, ttl_share: usize) -> usize {
-    let _ = key;
+/// Bytes one key costs: its share of the table (pointer and index slot), its block
+/// (header, key, inline value), what a boxed value owns, and its TTL-list share.
+pub fn key_usage(entry: &Entry, table_share: usize, ttl_share: usize) -> usize {
     // The entry's block (header, key, inline value) and what a boxed value owns.
     let block = alloc_size(entry.block_size());
     let value_heap = match entry.boxed_value() {
@@ -122,7 +121,7 @@ fn memory(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     let table_share = dbr.table_bytes() / n;
                     let ttl_share = dbr.expires_table_bytes() / dbr.expires_len().max(1);
                     let e = dbr.get(&key, now)?;
-                    Some(key_usage(&key, e, table_share, ttl_share))
+                    Some(key_usage(e, table_share, ttl_share))
                 })
                 .await;
             match size {

@@ -646,18 +646,6 @@ impl Entry {
         Some(unsafe { &*(self.data.as_ptr().add(at) as *const Hash) })
     }
 
-    /// Heap bytes the value owns outside the block (a boxed value's allocations, a
-    /// hash's packed block or table).
-    pub fn value_heap(&self) -> usize {
-        match self.value() {
-            ValueRef::Hash(h) => h.heap_size(),
-            ValueRef::Boxed(v) => v.heap_size(),
-            _ => match self.boxed() {
-                Some(v) => v.heap_size(),
-                None => 0,
-            },
-        }
-    }
     /// The set, or `None` when the value is not a set.
     #[inline]
     pub fn as_set(&self) -> Option<&super::Set> {

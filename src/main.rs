@@ -5,15 +5,23 @@ use libellule::config::{Config, ConfigError};
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// jemalloc options. `thp:always` backs the large keyspace tables with transparent huge
-/// pages: a lookup in a table of millions of keys otherwise pays a TLB miss (a nested page
-/// walk on a VM) per cache miss. Redis turns THP off because fork() copy-on-write makes
-/// huge pages costly; Libellule never forks, so it can use them. `background_thread`
-/// (Redis's `jemalloc-bg-thread yes`): freed pages go back to the system after jemalloc's
-/// decay time even when the server is idle; without it jemalloc purges only during
-/// allocations, and an idle server kept its peak RSS (docs/reliability.md, soak test).
+/// jemalloc options, chosen by measuring RSS per key (docs/keyspace.md, "Process-level
+/// costs"):
+/// - `slab_sizes:64-256:8`: the size classes of key blocks (64 to 256 bytes) get slabs of
+///   8 pages instead of 1-2, so jemalloc's per-slab metadata (an extent record per slab)
+///   costs about 0.5 byte per key instead of 4.
+/// - `metadata_thp:disabled` and the default `thp`: jemalloc's own memory stays on 4 KiB
+///   pages (`thp:always` added 17 MB to the idle RSS and rounded growth up to 2 MiB
+///   pages); the key table's large arrays ask for transparent huge pages themselves
+///   (`storage::table`), which is where they pay off.
+/// - `background_thread` (Redis's `jemalloc-bg-thread yes`): freed pages go back to the
+///   system after jemalloc's decay time even when the server is idle; without it jemalloc
+///   purges only during allocations, and an idle server kept its peak RSS
+///   (docs/reliability.md, soak test).
+/// (An array reference, so a thin pointer like C's `const char *malloc_conf`.)
 #[export_name = "_rjem_malloc_conf"]
-pub static MALLOC_CONF: &[u8; 52] = b"thp:always,metadata_thp:auto,background_thread:true\0";
+pub static MALLOC_CONF: &[u8; 65] =
+    b"slab_sizes:64-256:8,metadata_thp:disabled,background_thread:true\0";
 
 fn main() {
     let config = match Config::from_args(std::env::args()) {

@@ -46,7 +46,11 @@ const SPIN_WAIT: Duration = Duration::from_micros(50);
 const SPIN_POLL: Duration = Duration::from_micros(20);
 
 const BUF_GROUP: u16 = 0;
-const BUF_COUNT: u16 = 256;
+/// Buffers in the ring. The kernel takes them in ring order, so every buffer is touched
+/// under load and the ring's resident size is `BUF_COUNT * BUF_SIZE` per shard (1 MiB):
+/// 256 cost 4 MiB per shard for no measurable gain. When a burst of receives finds the
+/// ring empty, the receive ends with ENOBUFS and is re-armed once buffers are back.
+const BUF_COUNT: u16 = 64;
 const BUF_SIZE: usize = 16 * 1024;
 
 /// After `accept` fails (out of file descriptors...), accepting resumes this much later.

@@ -227,7 +227,7 @@ impl Db {
     /// string in place: APPEND, SETRANGE, SETBIT, BITFIELD, PFADD...).
     pub fn lookup_boxed(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let idx = self.live_index(key, now_ms)?;
-        self.map.node_mut(idx).make_boxed();
+        self.map.with_node_mut(idx, |n| n.make_boxed());
         Some(self.touch(idx))
     }
 
@@ -238,7 +238,7 @@ impl Db {
         if self.snap.is_some() {
             self.snap_save(idx);
         }
-        self.map.node_mut(idx).make_boxed();
+        self.map.with_node_mut(idx, |n| n.make_boxed());
         Some(self.map.entry_mut(idx))
     }
 
@@ -363,7 +363,7 @@ impl Db {
         if had && expire_at == 0 {
             self.vol_remove(idx);
         }
-        self.map.node_mut(idx).set_expire(expire_at);
+        self.map.with_node_mut(idx, |n| n.set_expire(expire_at));
         if !had && expire_at != 0 {
             self.vol_add(idx);
         }

@@ -163,6 +163,43 @@ unsafe fn read_varint_raw(p: *const u8) -> (usize, usize) {
     }
 }
 
+/// The key of the block at `p`.
+///
+/// # Safety
+/// `p` must point at a live block that outlives `'a` and is not mutated meanwhile.
+#[inline]
+pub unsafe fn key_at<'a>(p: NonNull<u8>) -> &'a [u8] {
+    let p = p.as_ptr();
+    let mut off = HEAD;
+    if *p.add(5) & FLAG_VOLATILE != 0 {
+        off += VOLATILE_AREA;
+    }
+    let (len, n) = read_varint_raw(p.add(off));
+    std::slice::from_raw_parts(p.add(off + n), len)
+}
+
+/// The entry of the block at `p`.
+///
+/// # Safety
+/// As [`key_at`].
+#[inline]
+pub unsafe fn entry_at<'a>(p: NonNull<u8>) -> &'a Entry {
+    let len = block_size(p.as_ptr()) - HEAD;
+    // The block is `HEAD + len` bytes, laid out as `Entry` describes; the cast keeps the
+    // slice length as the DST's metadata.
+    &*(std::ptr::slice_from_raw_parts(p.as_ptr(), len) as *const Entry)
+}
+
+/// The entry of the block at `p`, mutably.
+///
+/// # Safety
+/// As [`key_at`], and no other reference to the block may exist during `'a`.
+#[inline]
+pub unsafe fn entry_at_mut<'a>(p: NonNull<u8>) -> &'a mut Entry {
+    let len = block_size(p.as_ptr()) - HEAD;
+    &mut *(std::ptr::slice_from_raw_parts_mut(p.as_ptr(), len) as *mut Entry)
+}
+
 /// The payload a new block carries.
 enum Payload<'a> {
     Str(&'a [u8]),
@@ -259,17 +296,8 @@ impl Node {
     /// lookups compare and hash through this.
     #[inline]
     pub fn key(&self) -> &[u8] {
-        let p = self.0.as_ptr();
-        // SAFETY: the block is valid; the key varint and bytes lie inside it, at the
-        // offset the header's kind and flags give.
-        unsafe {
-            let mut off = HEAD;
-            if *p.add(5) & FLAG_VOLATILE != 0 {
-                off += VOLATILE_AREA;
-            }
-            let (len, n) = read_varint_raw(p.add(off));
-            std::slice::from_raw_parts(p.add(off + n), len)
-        }
+        // SAFETY: self owns a valid block for the borrow's lifetime.
+        unsafe { key_at(self.0) }
     }
 
     /// Bytes of the block.
@@ -282,18 +310,33 @@ impl Node {
     /// The entry, read-only.
     #[inline]
     pub fn entry(&self) -> &Entry {
-        let len = self.block_size() - HEAD;
-        // SAFETY: the block is `HEAD + len` bytes, laid out as `Entry` describes; the
-        // cast keeps the slice length as the DST's metadata.
-        unsafe { &*(std::ptr::slice_from_raw_parts(self.0.as_ptr(), len) as *const Entry) }
+        // SAFETY: self owns a valid block for the borrow's lifetime.
+        unsafe { entry_at(self.0) }
     }
 
     /// The entry, mutably.
     #[inline]
     pub fn entry_mut(&mut self) -> &mut Entry {
-        let len = self.block_size() - HEAD;
         // SAFETY: as in `entry`; `&mut self` gives exclusive access to the block.
-        unsafe { &mut *(std::ptr::slice_from_raw_parts_mut(self.0.as_ptr(), len) as *mut Entry) }
+        unsafe { entry_at_mut(self.0) }
+    }
+
+    /// Gives up ownership of the block: the table keeps the bare pointer (in 6 bytes) and
+    /// rebuilds the Node with [`Node::from_raw`] to free it.
+    #[inline]
+    pub fn into_raw(self) -> NonNull<u8> {
+        let p = self.0;
+        std::mem::forget(self);
+        p
+    }
+
+    /// Takes back ownership of a block given up by [`Node::into_raw`].
+    ///
+    /// # Safety
+    /// `p` must come from `into_raw` and not be owned by another Node.
+    #[inline]
+    pub unsafe fn from_raw(p: NonNull<u8>) -> Node {
+        Node(p)
     }
 
     /// Takes the entry apart into an owned [`Detached`] (the block is freed).

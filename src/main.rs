@@ -18,7 +18,8 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 ///   system after jemalloc's decay time even when the server is idle; without it jemalloc
 ///   purges only during allocations, and an idle server kept its peak RSS
 ///   (docs/reliability.md, soak test).
-/// (An array reference, so a thin pointer like C's `const char *malloc_conf`.)
+///
+/// An array reference, so a thin pointer like C's `const char *malloc_conf`.
 #[export_name = "_rjem_malloc_conf"]
 pub static MALLOC_CONF: &[u8; 65] =
     b"slab_sizes:64-256:8,metadata_thp:disabled,background_thread:true\0";

@@ -213,7 +213,9 @@ impl Table {
     /// Iterates over the entries mutably.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut Entry> {
         // SAFETY: `&mut self` gives exclusive access; each block is yielded once.
-        self.nodes.iter_mut().map(|p| unsafe { entry_at_mut(p.get()) })
+        self.nodes
+            .iter_mut()
+            .map(|p| unsafe { entry_at_mut(p.get()) })
     }
 
     /// Entries the table holds without growing.

@@ -638,3 +638,55 @@ fn replies_are_sent_after_client_half_close() {
         "replies lost after the client's half-close"
     );
 }
+
+/// More data in flight than the shard's receive-buffer ring holds (64 x 16 KiB): many
+/// connections each send a large pipeline at once, so receives find the ring empty
+/// (ENOBUFS) and are re-armed. Every command must still be answered, in order.
+#[test]
+fn receive_buffer_exhaustion_loses_nothing() {
+    let server = Server::start(&["--io_threads", "1"]);
+    let port = server.port;
+    let threads = 8;
+    let conns_per_thread = 25;
+    let per_conn = 400;
+    let value = "x".repeat(200);
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let value = value.clone();
+            std::thread::spawn(move || {
+                let mut conns: Vec<RawConn> = (0..conns_per_thread)
+                    .map(|_| RawConn::connect(port))
+                    .collect();
+                // About 100 KB per connection, written before any reply is read.
+                for (c, conn) in conns.iter_mut().enumerate() {
+                    let mut batch = Vec::new();
+                    for i in 0..per_conn {
+                        let k = format!("t{t}:c{c}:k{i}");
+                        batch.extend_from_slice(
+                            format!(
+                                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{value}\r\n",
+                                k.len(),
+                                value.len()
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                    conn.send_raw(&batch);
+                }
+                for conn in conns.iter_mut() {
+                    for _ in 0..per_conn {
+                        assert_eq!(conn.read_reply(), Reply::ok());
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client thread panicked");
+    }
+    let mut con = server.redis();
+    assert_eq!(
+        dbsize(&mut con),
+        (threads * conns_per_thread * per_conn) as i64
+    );
+}

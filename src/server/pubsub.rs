@@ -235,10 +235,17 @@ pub fn flush_key_events(shards: &Rc<Shards>) {
         std::mem::take(&mut d.events)
     };
     let mask = shards.data.borrow().notify_mask;
+    // One publisher task per shard drains a queue in order: a task per flush could be
+    // overtaken by a later one while it waits on a cross-shard send, and subscribers
+    // would see a key's events out of order.
+    EVENT_QUEUE.with(|q| q.borrow_mut().extend(events.into_iter().map(|e| (e, mask))));
+    if EVENT_PUBLISHER_RUNNING.with(|r| r.replace(true)) {
+        return;
+    }
     let shards = shards.clone();
     glommio::spawn_local(async move {
         use crate::shard::watch::notify;
-        for e in events {
+        while let Some((e, mask)) = EVENT_QUEUE.with(|q| q.borrow_mut().pop_front()) {
             if mask & notify::KEYSPACE != 0 {
                 let mut ch = format!("__keyspace@{}__:", e.db).into_bytes();
                 ch.extend_from_slice(&e.key);
@@ -249,6 +256,16 @@ pub fn flush_key_events(shards: &Rc<Shards>) {
                 publish(&shards, Kind::Channel, ch, e.key.to_vec()).await;
             }
         }
+        EVENT_PUBLISHER_RUNNING.with(|r| r.set(false));
     })
     .detach();
+}
+
+thread_local! {
+    /// Keyspace events of this shard waiting for its publisher task, with the
+    /// notification mask in force when they happened.
+    static EVENT_QUEUE: std::cell::RefCell<std::collections::VecDeque<(crate::shard::watch::KeyEvent, u32)>> =
+        std::cell::RefCell::new(std::collections::VecDeque::new());
+    /// True while this shard's publisher task runs.
+    static EVENT_PUBLISHER_RUNNING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

@@ -265,7 +265,7 @@ thread_local! {
     /// Keyspace events of this shard waiting for its publisher task, with the
     /// notification mask in force when they happened.
     static EVENT_QUEUE: std::cell::RefCell<std::collections::VecDeque<(crate::shard::watch::KeyEvent, u32)>> =
-        std::cell::RefCell::new(std::collections::VecDeque::new());
+        const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
     /// True while this shard's publisher task runs.
     static EVENT_PUBLISHER_RUNNING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }

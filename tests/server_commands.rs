@@ -183,10 +183,18 @@ fn info_has_the_fields_clients_wait_for() {
         "total_commands_processed:",
         "keyspace_hits:",
         "# Keyspace\r\n",
-        "db0:keys=2,expires=1,avg_ttl=0",
+        "db0:keys=2,expires=1,avg_ttl=",
     ] {
         assert!(info.contains(field), "INFO lacks {field:?}:\n{info}");
     }
+    // avg_ttl estimates the time to live of keys with a TTL in ms (b: 100 s).
+    let avg_ttl: u64 = info
+        .split("avg_ttl=")
+        .nth(1)
+        .and_then(|r| r.split("\r\n").next())
+        .and_then(|v| v.parse().ok())
+        .expect("avg_ttl value");
+    assert!((90_000..=100_000).contains(&avg_ttl), "avg_ttl {avg_ttl}");
     assert!(
         !info.contains("# Commandstats"),
         "commandstats is not a default section"

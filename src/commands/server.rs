@@ -1083,7 +1083,8 @@ fn config(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
 /// Per-shard figures INFO adds up.
 #[derive(Default, Clone)]
 struct InfoShard {
-    keys: Vec<(usize, usize, u64)>,
+    /// Per database: (index, keys, keys with a TTL, estimated average TTL in ms).
+    keys: Vec<(usize, usize, u64, u64)>,
     stats: crate::shard::ShardStats,
     expired: u64,
     dirty: u64,
@@ -1115,7 +1116,10 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                     .dbs
                     .iter()
                     .enumerate()
-                    .map(|(i, db)| (i, db.len(), db.expires_len() as u64))
+                    .map(|(i, db)| {
+                        let ttl = db.avg_ttl_ms(crate::shard::now_ms());
+                        (i, db.len(), db.expires_len() as u64, ttl)
+                    })
                     .collect(),
                 stats: d.stats.clone(),
                 expired: d.dbs.iter().map(|db| db.expired_keys).sum(),
@@ -1327,8 +1331,17 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
             for db in 0..ndb {
                 let keys: usize = shards.iter().map(|x| x.keys[db].1).sum();
                 let expires: u64 = shards.iter().map(|x| x.keys[db].2).sum();
+                // The shards' estimates weighted by their numbers of keys with a TTL.
+                let weighted: u128 = shards
+                    .iter()
+                    .map(|x| x.keys[db].2 as u128 * x.keys[db].3 as u128)
+                    .sum();
+                let avg_ttl = weighted.checked_div(expires as u128).unwrap_or(0);
                 if keys > 0 {
-                    let _ = write!(s, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+                    let _ = write!(
+                        s,
+                        "db{db}:keys={keys},expires={expires},avg_ttl={avg_ttl}\r\n"
+                    );
                 }
             }
             s.push_str("\r\n");

@@ -143,6 +143,28 @@ impl Db {
         self.volatile.len()
     }
 
+    /// Estimated average time to live, in milliseconds, of the keys with a TTL (INFO
+    /// keyspace `avg_ttl`; 0 without such keys): the mean over up to 64 keys spread
+    /// evenly over the list of keys with a TTL, skipping those already expired. Redis
+    /// reports a running estimate from its expiry samples too.
+    pub fn avg_ttl_ms(&self, now_ms: u64) -> u64 {
+        const SAMPLES: usize = 64;
+        let n = self.volatile.len();
+        if n == 0 {
+            return 0;
+        }
+        let step = n.div_ceil(SAMPLES);
+        let (mut sum, mut count) = (0u64, 0u64);
+        for &idx in self.volatile.iter().step_by(step) {
+            let at = self.map.entry(idx as usize).expire_at();
+            if at > now_ms {
+                sum += at - now_ms;
+                count += 1;
+            }
+        }
+        sum.checked_div(count).unwrap_or(0)
+    }
+
     /// Removes the entry at `idx` from the table and from the list of keys with a TTL.
     fn remove_at(&mut self, idx: usize) -> Node {
         if self.map.entry(idx).expire_at() != 0 {

@@ -778,3 +778,41 @@ impl Db {
         s.cursor = 0;
     }
 }
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_reclaims_every_expired_key_despite_deletes_and_inserts() {
+        let mut db = Db::default();
+        let now = 1_000_000;
+        // Expired and live keys interleaved, plus keys without a TTL.
+        for i in 0..10_000u32 {
+            let at = if i % 3 == 0 { now + 60_000 } else { now - 1 };
+            db.set(format!("k{i}").as_bytes(), Value::from_bytes(b"v"), at);
+            db.set(format!("p{i}").as_bytes(), Value::from_bytes(b"v"), 0);
+        }
+        db.start_expire_sweep();
+        let mut i = 0u32;
+        while db.expire_sweeping() {
+            db.active_expire_sweep(now, 100);
+            // Commands delete keys and add keys with a TTL in the middle of the pass.
+            db.remove(format!("k{}", i * 7 % 10_000).as_bytes(), now);
+            db.set(format!("n{i}").as_bytes(), Value::from_bytes(b"v"), now + 1);
+            i += 1;
+        }
+        for j in 0..10_000u32 {
+            let k = format!("k{j}");
+            let e = db
+                .map
+                .find(k.as_bytes())
+                .map(|idx| db.map.entry(idx).expire_at());
+            assert!(e.is_none() || e == Some(now + 60_000), "{k} left expired");
+        }
+        // Each expired key was reclaimed once (by the sweep, or by the lazy check of a
+        // DEL that met it first).
+        assert_eq!(db.expired_keys, 6666);
+        assert!(i > 10, "the pass ran in {i} steps");
+    }
+}

@@ -356,8 +356,10 @@ impl ShardData {
         // not be written to) only evicts on its cron tick. The writing shard knows the
         // process figure (fresh for a big value) plus its own allocations since.
         let limit = self.mem.limit;
-        let total_over = |s: &mut ShardData, add: u64| {
-            target.is_some() && s.used_memory_estimate() + add > limit
+        // (After shard_used_estimate, which brought the base up to date.)
+        let total_over = |s: &ShardData, add: u64| {
+            target.is_some()
+                && (s.mem.base_global as i64 + s.mem.delta()).max(0) as u64 + add > limit
         };
         let grow = growth(self);
         if self.shard_used_estimate() + incoming + grow <= budget

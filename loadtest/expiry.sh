@@ -8,8 +8,11 @@
 # after it, and after expiry. The last line of each server is a summary: periods to
 # reclaim and the GET p99 ratio (while expiring / before).
 #
+# The GET load while expiring is sized to last about DURING_MS at the baseline's rate
+# (so that its p99 covers the reclaim window rather than mostly the time after it).
+#
 # Knobs: N [1000000], TTL_MS [30000] (from the start of the load to the instant every
-# key expires), HZ [10], LIB_PORT [17391], REDIS_PORT [17392],
+# key expires), DURING_MS [500], HZ [10], LIB_PORT [17391], REDIS_PORT [17392],
 # LIBELLULE_BIN, SERVER_CPU [0], CLIENT_CPU [1], SERVERS ["libellule redis"].
 set -euo pipefail
 
@@ -17,6 +20,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 N=${N:-1000000}
 TTL_MS=${TTL_MS:-30000}
+DURING_MS=${DURING_MS:-500}
 HZ=${HZ:-10}
 LIB_PORT=${LIB_PORT:-17391}
 REDIS_PORT=${REDIS_PORT:-17392}
@@ -72,7 +76,9 @@ run() {
     fi
     # The GET load runs while the keys expire; meanwhile, the time until every key is
     # reclaimed (DBSIZE polled every 10 ms).
-    p99 "$port" 200000 > "$OUT/during" &
+    local n_during
+    n_during=$(awk -v b="$base" -v ms="$DURING_MS" 'BEGIN { split(b, x, " "); n = int(x[2] * ms / 1000); print (n < 5000 ? 5000 : n) }')
+    p99 "$port" "$n_during" > "$OUT/during" &
     local bench=$!
     while true; do
         left=$(redis-cli -p "$port" dbsize)

@@ -187,28 +187,39 @@ fn cache_mode_holds_the_limit_under_a_write_flood() {
         );
         peak = peak.max(info_u64(&mut c, "memory", "used_memory"));
     }
-    // Big values in the middle of the flood (2 MB: an eighth of a shard's budget; a
-    // value that is a large part of a shard's budget can overshoot by about half its
-    // size until the other shard's next cron tick, see docs/memory.md).
+    // Big values in the middle of the flood (2 MB: an eighth of a shard's budget). The
+    // shards' shares are apportioned by key counts, so the shard storing them is
+    // charged less than it holds; it also evicts while the process would pass the
+    // limit (docs/memory.md).
     let big = vec![b'b'; 2 << 20];
     for i in 0..8 {
         let r = c.cmd(&[b"SET", format!("big:{i}").as_bytes(), &big]);
         assert_eq!(r, Reply::ok());
         peak = peak.max(info_u64(&mut c, "memory", "used_memory"));
     }
-    // The memory issue's goal is 10% above the limit; runs on a loaded 2-core CI machine
-    // have peaked at 13.5% (a shard's share is refreshed on its cron tick and on 1/64 of
-    // its budget moved), so this guard allows 20% and the 10% goal stays open in the
-    // issue's notes (docs/memory.md).
+    // And values of a quarter of a shard's budget.
+    let bigger = vec![b'B'; 4 << 20];
+    for i in 0..4 {
+        let r = c.cmd(&[b"SET", format!("bigger:{i}").as_bytes(), &bigger]);
+        assert_eq!(r, Reply::ok());
+        peak = peak.max(info_u64(&mut c, "memory", "used_memory"));
+    }
+    eprintln!(
+        "used_memory peaked at {peak} ({:.1}% of the limit)",
+        peak as f64 * 100.0 / limit as f64
+    );
+    // The memory issue's goal: within 10% above the limit. (Before writes also looked at
+    // the process figure, runs peaked at up to 20% over, the shard holding the big
+    // values being charged by its key count; they now peak at the limit.)
     assert!(
-        peak <= limit + limit / 5,
+        peak <= limit + limit / 10,
         "used_memory peaked at {peak}, limit {limit}"
     );
     let evicted = info_u64(&mut c, "stats", "evicted_keys");
     assert!(evicted > 50_000, "evicted_keys {evicted}");
     assert_eq!(c.cmd_str("PING"), Reply::simple("PONG"));
     // The last value written is there.
-    assert_eq!(c.cmd_str("STRLEN big:7"), Reply::Int(2 << 20));
+    assert_eq!(c.cmd_str("STRLEN bigger:3"), Reply::Int(4 << 20));
 }
 
 #[test]

@@ -365,7 +365,21 @@ impl ShardData {
             self.refresh_memory();
         }
         let growth = |s: &ShardData| target.map_or(0, |d| s.dbs[d].growth_bytes() as u64);
-        if self.shard_used_estimate() + incoming + growth(self) <= budget {
+        // A write also makes room while the whole process would pass the limit: shares
+        // are apportioned by key counts, so a shard holding large values is charged
+        // less than it holds and another shard more, and that other shard (which may
+        // not be written to) only evicts on its cron tick. The writing shard knows the
+        // process figure (fresh for a big value) plus its own allocations since.
+        let limit = self.mem.limit;
+        // (After shard_used_estimate, which brought the base up to date.)
+        let total_over = |s: &ShardData, add: u64| {
+            target.is_some()
+                && (s.mem.base_global as i64 + s.mem.delta()).max(0) as u64 + add > limit
+        };
+        let grow = growth(self);
+        if self.shard_used_estimate() + incoming + grow <= budget
+            && !total_over(self, incoming + grow)
+        {
             return true;
         }
         let now = super::now_ms();
@@ -375,7 +389,8 @@ impl ShardData {
         loop {
             let used = self.shard_used_estimate() + incoming;
             let grow = growth(self);
-            if used + grow <= budget {
+            let over_share = used + grow > budget;
+            if !over_share && !total_over(self, incoming + grow) {
                 return true;
             }
             // Over only because the target's table is full: one eviction there makes
@@ -409,7 +424,17 @@ impl ShardData {
                 break;
             }
             if !done {
-                return only.is_some();
+                if only.is_some() || !over_share {
+                    // Over only for the table's growth, or only because the process
+                    // is over: the other shards' part to fix (on their cron tick).
+                    return true;
+                }
+                // Nothing left to evict and over this shard's share, which is an
+                // apportioned estimate: refuse only if a fresh figure confirms it and
+                // the whole process would pass the limit too.
+                self.refresh_memory();
+                let used = self.shard_used_estimate() + incoming + growth(self);
+                return used <= budget || self.used_memory_estimate() + incoming <= limit;
             }
             steps += 1;
             if steps.is_multiple_of(64) {

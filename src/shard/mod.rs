@@ -547,12 +547,29 @@ impl ShardData {
         let mut backlog = false;
         for db in &mut self.dbs {
             loop {
+                if db.expire_sweeping() {
+                    // A backlog: check keys in list order (see Db::active_expire_sweep),
+                    // looking at the clock every 64 checks.
+                    total += db.active_expire_sweep(now, 64).1;
+                    if !db.expire_sweeping() {
+                        continue;
+                    }
+                    if start.elapsed() > budget {
+                        backlog = true;
+                        break;
+                    }
+                    continue;
+                }
                 let (sampled, expired) = db.active_expire_round(now, 20);
                 total += expired;
                 // Keep going while more than 10% of the sample was expired (Redis's
                 // `active-expire-effort` 1: acceptable stale keys 10%).
                 if sampled == 0 || expired * 10 <= sampled {
                     break;
+                }
+                // More than a quarter expired: sweep the list instead of sampling it.
+                if expired * 4 > sampled {
+                    db.start_expire_sweep();
                 }
                 if start.elapsed() > budget {
                     backlog = true;

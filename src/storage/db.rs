@@ -44,7 +44,26 @@ pub struct Db {
     /// Eviction's ghost filter: fingerprints of keys evicted before their first hit
     /// (see [`Db::evict_one`]); empty, the default, when eviction is off.
     ghost: Vec<u32>,
+    /// The active expiry's sequential sweep of `volatile` (see [`Db::active_expire_sweep`]).
+    sweep: Sweep,
 }
+
+/// State of the active expiry's sequential sweep over the keys with a TTL: entries of
+/// `volatile` at positions below `pos` are not checked yet in the current pass.
+#[derive(Default, Clone, Copy)]
+struct Sweep {
+    /// True while a pass is under way.
+    on: bool,
+    /// Positions of `volatile` below this one are still to be checked in this pass.
+    pos: usize,
+    /// Checked and expired entries in the current window (see [`SWEEP_WINDOW`]).
+    checked: usize,
+    expired: usize,
+}
+
+/// The sweep stops early (keeping its place) when fewer than 1 in 10 of this many
+/// consecutive checks found an expired key, like the sampling's acceptable-stale 10%.
+const SWEEP_WINDOW: usize = 1024;
 
 /// Which keys eviction may take, and how it ranks them (see docs/memory.md).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -408,6 +427,7 @@ impl Db {
             s.detach(old);
         }
         self.volatile = Vec::new();
+        self.sweep = Sweep::default();
     }
 
     /// A random live key, or `None` when the database is empty. Expired keys met on the
@@ -476,6 +496,68 @@ impl Db {
             }
         }
         (sampled, expired)
+    }
+
+    /// True while the active expiry sweeps the keys with a TTL sequentially (see
+    /// [`Db::active_expire_sweep`]).
+    pub fn expire_sweeping(&self) -> bool {
+        self.sweep.on
+    }
+
+    /// Starts a sequential sweep of the keys with a TTL, from where the previous pass
+    /// stopped early, or from the end of the list when it completed. Called by the
+    /// active expiry when random samples show that many keys are expired: checking
+    /// every entry in list order then reclaims far more keys per unit of work than
+    /// sampling at random (no random number, no retry on live keys, the list read in
+    /// order, and deleting the last entry of the list moves nothing).
+    pub fn start_expire_sweep(&mut self) {
+        let len = self.volatile.len();
+        if self.sweep.pos == 0 || self.sweep.pos > len {
+            self.sweep.pos = len;
+        }
+        self.sweep.on = self.sweep.pos > 0;
+        self.sweep.checked = 0;
+        self.sweep.expired = 0;
+    }
+
+    /// Checks up to `max` keys with a TTL in list order, from the sweep's position
+    /// downwards, deleting the expired ones. Returns (checked, expired). The pass ends
+    /// at the start of the list, or early when a window of [`SWEEP_WINDOW`] checks
+    /// found fewer than 10% expired (random sampling then takes over again).
+    ///
+    /// No entry present for the whole pass is skipped: a deletion (here or by a
+    /// command) moves the last entry of the list into the freed place, and the last
+    /// entry is either already checked (at or above the position) or, when the list
+    /// shrank below the position, unchecked and moved to a lower, unchecked place.
+    /// Entries added during the pass go to the end and wait for the next one.
+    pub fn active_expire_sweep(&mut self, now_ms: u64, max: usize) -> (usize, usize) {
+        let mut checked = 0;
+        let mut expired = 0;
+        while self.sweep.on && checked < max {
+            let pos = self.sweep.pos.min(self.volatile.len());
+            if pos == 0 {
+                self.sweep = Sweep::default();
+                break;
+            }
+            let vp = pos - 1;
+            let idx = self.volatile[vp] as usize;
+            checked += 1;
+            if self.map.entry(idx).is_expired(now_ms) {
+                self.expire_index(idx);
+                expired += 1;
+                self.sweep.expired += 1;
+            }
+            self.sweep.pos = vp;
+            self.sweep.checked += 1;
+            if self.sweep.checked == SWEEP_WINDOW {
+                if self.sweep.expired * 10 < SWEEP_WINDOW {
+                    self.sweep.on = false;
+                }
+                self.sweep.checked = 0;
+                self.sweep.expired = 0;
+            }
+        }
+        (checked, expired)
     }
 
     /// Sizes the ghost filter of eviction for about `keys` keys (0 turns it off and frees
@@ -716,5 +798,43 @@ impl Db {
             }
         }
         s.cursor = 0;
+    }
+}
+
+#[cfg(test)]
+mod sweep_tests {
+    use super::*;
+
+    #[test]
+    fn a_sweep_reclaims_every_expired_key_despite_deletes_and_inserts() {
+        let mut db = Db::default();
+        let now = 1_000_000;
+        // Expired and live keys interleaved, plus keys without a TTL.
+        for i in 0..10_000u32 {
+            let at = if i % 3 == 0 { now + 60_000 } else { now - 1 };
+            db.set(format!("k{i}").as_bytes(), Value::from_bytes(b"v"), at);
+            db.set(format!("p{i}").as_bytes(), Value::from_bytes(b"v"), 0);
+        }
+        db.start_expire_sweep();
+        let mut i = 0u32;
+        while db.expire_sweeping() {
+            db.active_expire_sweep(now, 100);
+            // Commands delete keys and add keys with a TTL in the middle of the pass.
+            db.remove(format!("k{}", i * 7 % 10_000).as_bytes(), now);
+            db.set(format!("n{i}").as_bytes(), Value::from_bytes(b"v"), now + 1);
+            i += 1;
+        }
+        for j in 0..10_000u32 {
+            let k = format!("k{j}");
+            let e = db
+                .map
+                .find(k.as_bytes())
+                .map(|idx| db.map.entry(idx).expire_at());
+            assert!(e.is_none() || e == Some(now + 60_000), "{k} left expired");
+        }
+        // Each expired key was reclaimed once (by the sweep, or by the lazy check of a
+        // DEL that met it first).
+        assert_eq!(db.expired_keys, 6666);
+        assert!(i > 10, "the pass ran in {i} steps");
     }
 }

@@ -256,6 +256,13 @@ pub fn flush_key_events(shards: &Rc<Shards>) {
                 publish(&shards, Kind::Channel, ch, e.key.to_vec()).await;
             }
         }
+        // A burst (a mass expiry announces every key) must not keep its queue's peak size.
+        EVENT_QUEUE.with(|q| {
+            let mut q = q.borrow_mut();
+            if q.capacity() > 1024 {
+                q.shrink_to(64);
+            }
+        });
         EVENT_PUBLISHER_RUNNING.with(|r| r.set(false));
     })
     .detach();

@@ -690,3 +690,42 @@ fn receive_buffer_exhaustion_loses_nothing() {
         (threads * conns_per_thread * per_conn) as i64
     );
 }
+
+/// SET over a value of the same size rewrites the key's block in place: the value, the
+/// TTL rules (SET clears a TTL; EX sets one), the encoding and INCR must behave exactly
+/// as after a SET that builds a new block.
+#[test]
+fn set_over_a_same_size_value_behaves_like_any_set() {
+    let server = Server::start(&["--io_threads", "1"]);
+    let mut c = server.conn();
+    assert_eq!(c.cmd_str("SET k abc"), Reply::ok());
+    assert_eq!(c.cmd_str("SET k xyz"), Reply::ok());
+    assert_eq!(c.cmd_str("GET k"), Reply::bulk("xyz"));
+    assert_eq!(c.cmd_str("OBJECT ENCODING k"), Reply::bulk("embstr"));
+    // Integers over integers.
+    assert_eq!(c.cmd_str("SET n 123"), Reply::ok());
+    assert_eq!(c.cmd_str("SET n 456"), Reply::ok());
+    assert_eq!(c.cmd_str("INCR n"), Reply::Int(457));
+    assert_eq!(c.cmd_str("OBJECT ENCODING n"), Reply::bulk("int"));
+    // A same-length string over an integer, and back.
+    assert_eq!(c.cmd_str("SET n abc"), Reply::ok());
+    assert_eq!(c.cmd_str("GET n"), Reply::bulk("abc"));
+    assert_eq!(c.cmd_str("SET n 789"), Reply::ok());
+    assert_eq!(c.cmd_str("INCR n"), Reply::Int(790));
+    // TTLs: EX on a same-size value sets one, a plain SET then clears it.
+    assert_eq!(c.cmd_str("SET k uvw EX 100"), Reply::ok());
+    assert!(matches!(c.cmd_str("TTL k"), Reply::Int(t) if (90..=100).contains(&t)));
+    assert_eq!(c.cmd_str("SET k rst"), Reply::ok());
+    assert_eq!(c.cmd_str("TTL k"), Reply::Int(-1));
+    assert_eq!(c.cmd_str("GET k"), Reply::bulk("rst"));
+    // Longer values (raw encoding) of equal length.
+    let a = "a".repeat(100);
+    let b = "b".repeat(100);
+    assert_eq!(c.cmd(&[b"SET", b"big", a.as_bytes()]), Reply::ok());
+    assert_eq!(c.cmd(&[b"SET", b"big", b.as_bytes()]), Reply::ok());
+    assert_eq!(c.cmd_str("GET big"), Reply::bulk(b.as_str()));
+    assert_eq!(c.cmd_str("OBJECT ENCODING big"), Reply::bulk("raw"));
+    // A different length still works.
+    assert_eq!(c.cmd_str("SET big short"), Reply::ok());
+    assert_eq!(c.cmd_str("GET big"), Reply::bulk("short"));
+}

@@ -311,6 +311,24 @@ impl Db {
                 if self.snap.is_some() {
                     self.snap_save(idx);
                 }
+                if expire_at == 0 && self.map.entry(idx).expire_at() == 0 {
+                    // A string or integer over one of the same size and no TTL on either
+                    // side (a cache refreshing a value): rewrite it in place, no
+                    // allocation.
+                    let e = self.map.entry_mut(idx);
+                    let done = match &value {
+                        Value::Small { len, data } => e.set_str_in_place(&data[..*len as usize]),
+                        Value::Str(b) => e.set_str_in_place(b),
+                        Value::Int(v) => e.set_int_in_place(*v),
+                        _ => false,
+                    };
+                    if done {
+                        e.access = access;
+                        e.freq = LFU_INIT_VAL;
+                        e.set_snap_epoch(self.epoch);
+                        return;
+                    }
+                }
                 if self.map.entry(idx).expire_at() != 0 {
                     self.vol_remove(idx);
                 }

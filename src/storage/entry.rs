@@ -640,6 +640,22 @@ impl Entry {
         true
     }
 
+    /// Replaces an inline string by one of the same length, in place (the block keeps
+    /// its size). Returns false (and changes nothing) otherwise.
+    #[inline]
+    pub fn set_str_in_place(&mut self, v: &[u8]) -> bool {
+        if self.kind() != KIND_STR {
+            return false;
+        }
+        let at = self.value_at();
+        let (len, n) = get_varint(&self.data[at..]);
+        if len != v.len() {
+            return false;
+        }
+        self.data[at + n..at + n + len].copy_from_slice(v);
+        true
+    }
+
     /// A copy of the entry as a [`Detached`] (COPY, DUMP of a live key...).
     pub fn to_detached(&self) -> Detached {
         Detached {

@@ -15,18 +15,6 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
-/// One integer field of an INFO section.
-fn info_u64(c: &mut RawConn, section: &str, name: &str) -> u64 {
-    let r = c.cmd_str(&format!("INFO {section}"));
-    let text = String::from_utf8_lossy(r.as_bytes()).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("INFO {section} has no {name}: {text}"))
-        .trim()
-        .parse()
-        .expect("an integer field")
-}
-
 /// Sends `SET key:i v PXAT at` for i in 0..n, pipelined, and checks the replies.
 fn load(c: &mut RawConn, n: usize, at: u64) {
     let at = at.to_string();

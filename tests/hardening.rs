@@ -32,16 +32,6 @@ fn answer_and_close(port: u16, bytes: &[u8]) -> Vec<u8> {
         .expect("the server should close the connection")
 }
 
-fn info_field(c: &mut RawConn, section: &str, field: &str) -> String {
-    let info = c.cmd_str(&format!("INFO {section}"));
-    let text = String::from_utf8_lossy(info.as_bytes()).to_string();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in INFO {section}: {text}"))
-        .trim()
-        .to_string()
-}
-
 #[test]
 fn protocol_limits_answer_like_redis_and_close() {
     let s = Server::start(&["--io_threads", "1"]);

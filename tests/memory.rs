@@ -11,23 +11,6 @@ use std::time::{Duration, Instant};
 
 const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 
-/// One field of an INFO section.
-fn info_field(c: &mut RawConn, section: &str, name: &str) -> String {
-    let r = c.cmd_str(&format!("INFO {section}"));
-    let text = String::from_utf8_lossy(r.as_bytes()).into_owned();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("INFO {section} has no {name}: {text}"))
-        .trim()
-        .to_string()
-}
-
-fn info_u64(c: &mut RawConn, section: &str, name: &str) -> u64 {
-    info_field(c, section, name)
-        .parse()
-        .expect("an integer field")
-}
-
 /// Sends `n` pipelined `SET prefix:i <value>` and reads the replies; returns the
 /// error replies seen.
 fn flood(c: &mut RawConn, prefix: &str, from: usize, n: usize, value: &[u8]) -> Vec<String> {

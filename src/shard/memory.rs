@@ -120,23 +120,8 @@ pub fn rss() -> u64 {
     pages * page.max(0) as u64
 }
 
-/// Returns unused dirty pages of every arena to the system (`MEMORY PURGE`), after
-/// flushing the calling thread's cache of freed blocks into its arena (up to a few MB
-/// after heavy traffic, which would otherwise keep their pages). Other shards' thread
-/// caches are left as they are.
+/// Returns unused dirty pages of every arena to the system (`MEMORY PURGE`).
 pub fn purge() -> bool {
-    let flush = b"thread.tcache.flush\0";
-    // SAFETY: a valid NUL-terminated name; the command takes no value. It fails only
-    // when the thread has no cache, which is fine.
-    unsafe {
-        tikv_jemalloc_sys::mallctl(
-            flush.as_ptr().cast(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            0,
-        );
-    }
     // "arena.<MALLCTL_ARENAS_ALL>.purge" takes neither an old nor a new value.
     let name = b"arena.4096.purge\0";
     // SAFETY: a valid NUL-terminated name; no value pointers.

@@ -968,6 +968,24 @@ pub struct RawConn {
     pub port: u16,
 }
 
+/// One field of an INFO section, as text (panics when the section lacks it).
+pub fn info_field(c: &mut RawConn, section: &str, name: &str) -> String {
+    let r = c.cmd_str(&format!("INFO {section}"));
+    let text = String::from_utf8_lossy(r.as_bytes()).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("INFO {section} has no {name}: {text}"))
+        .trim()
+        .to_string()
+}
+
+/// One integer field of an INFO section.
+pub fn info_u64(c: &mut RawConn, section: &str, name: &str) -> u64 {
+    info_field(c, section, name)
+        .parse()
+        .expect("an integer field")
+}
+
 impl RawConn {
     /// Connects to 127.0.0.1:`port` (retrying briefly) with a 30 s read timeout.
     pub fn connect(port: u16) -> RawConn {

@@ -39,6 +39,36 @@ fn bench_lookup(c: &mut Criterion) {
     group.finish();
 }
 
+/// Sixteen lookups as a pipeline of GETs makes them, with and without the table's
+/// prefetch of the whole batch first (what the connection loop does for pipelines).
+/// Reported per batch of 16.
+fn bench_lookup_batch(c: &mut Criterion) {
+    let mut group = c.benchmark_group("db_lookup_batch16");
+    let n = 1_000_000u64;
+    let mut db = filled(n);
+    let mut rng = SmallRng::seed_from_u64(3);
+    let keys: Vec<Vec<u8>> = (0..1 << 16).map(|_| key(rng.gen_range(0..n))).collect();
+    for prefetch in [false, true] {
+        let name = if prefetch { "prefetched" } else { "plain" };
+        let mut i = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                i = (i + 16) & 0xFFFF;
+                let batch: Vec<&[u8]> = keys[i..i + 16].iter().map(|k| &k[..]).collect();
+                if prefetch {
+                    db.prefetch(&batch);
+                }
+                let mut found = 0;
+                for k in batch {
+                    found += db.lookup(k, 0).is_some() as u32;
+                }
+                black_box(found)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn bench_set(c: &mut Criterion) {
     let mut group = c.benchmark_group("db_set_overwrite");
     let n = 1_000_000u64;
@@ -68,6 +98,6 @@ fn bench_expire(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20);
-    targets = bench_lookup, bench_set, bench_expire
+    targets = bench_lookup, bench_lookup_batch, bench_set, bench_expire
 }
 criterion_main!(benches);

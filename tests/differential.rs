@@ -6,7 +6,8 @@
 //!
 //! * `scripted_*`: hand-written scripts for every implemented command,
 //!   including errors.
-//! * `random_*`: a seeded random command stream over a small keyspace. The
+//! * `random_*`: a seeded random command stream over a small keyspace, sent one
+//!   command at a time or (`random_pipelined_*`) in pipelines of 1 to 32. The
 //!   seed is printed; reproduce a failure with `DIFF_SEED=<seed>`, change the
 //!   length with `DIFF_COMMANDS=<n>`, leave commands out with
 //!   `DIFF_SKIP=LCS,SWAPDB`.
@@ -2469,7 +2470,7 @@ fn keyspace_checkpoint(d: &mut Diff) {
     d.history.push("(checkpoint: SCAN == KEYS on both)".into());
 }
 
-fn run_random(io_threads: &str) {
+fn run_random(io_threads: &str, pipelined: bool) {
     let seed: u64 = match std::env::var("DIFF_SEED") {
         Ok(s) => s
             .trim()
@@ -2484,12 +2485,14 @@ fn run_random(io_threads: &str) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(8000);
-    eprintln!("random differential io_threads={io_threads}: DIFF_SEED={seed} DIFF_COMMANDS={n}");
+    eprintln!(
+        "random differential io_threads={io_threads} pipelined={pipelined}: DIFF_SEED={seed} DIFF_COMMANDS={n}"
+    );
     let Some((redis, target)) = start_pair(io_threads, &[]) else {
         return;
     };
     let mut d = Diff::new(
-        &format!("random io_threads={io_threads}"),
+        &format!("random io_threads={io_threads} pipelined={pipelined}"),
         redis.port,
         target.port(),
     );
@@ -2515,19 +2518,39 @@ fn run_random(io_threads: &str) {
         .map(|s| s.trim().to_ascii_uppercase())
         .filter(|s| !s.is_empty())
         .collect();
-    for i in 0..n {
-        let mut cmd = g.command();
-        while skip.contains(&upper(&cmd[0])) {
-            cmd = g.command();
+    let mut i = 0;
+    while i < n {
+        // Pipelined: batches of 1 to 32 commands in one write (the server's look-ahead
+        // and prefetch of a pipeline's keys run on them).
+        let batch = if pipelined {
+            g.rng.gen_range(1..=32).min(n - i)
+        } else {
+            1
+        };
+        let cmds: Vec<Vec<Vec<u8>>> = (0..batch)
+            .map(|_| {
+                let mut cmd = g.command();
+                while skip.contains(&upper(&cmd[0])) {
+                    cmd = g.command();
+                }
+                cmd
+            })
+            .collect();
+        let replies = if pipelined {
+            d.exec_pipeline(&cmds)
+        } else {
+            vec![d.exec(&cmds[0]).0]
+        };
+        for (cmd, r) in cmds.iter().zip(&replies) {
+            let e = stats.entry(upper(&cmd[0])).or_default();
+            e.0 += 1;
+            e.1 += r.is_error() as u32;
+            e.2 += matches!(r, Reply::Bulk(None) | Reply::Null | Reply::Array(None)) as u32;
         }
-        let (r, _) = d.exec(&cmd);
-        let e = stats.entry(upper(&cmd[0])).or_default();
-        e.0 += 1;
-        e.1 += r.is_error() as u32;
-        e.2 += matches!(r, Reply::Bulk(None) | Reply::Null | Reply::Array(None)) as u32;
-        if i % 500 == 499 {
+        if (i + batch) / 500 > i / 500 {
             keyspace_checkpoint(&mut d);
         }
+        i += batch;
     }
     keyspace_checkpoint(&mut d);
     let mut summary = String::new();
@@ -2546,10 +2569,20 @@ fn run_random(io_threads: &str) {
 
 #[test]
 fn random_io1() {
-    run_random("1");
+    run_random("1", false);
 }
 
 #[test]
 fn random_io3() {
-    run_random("3");
+    run_random("3", false);
+}
+
+#[test]
+fn random_pipelined_io1() {
+    run_random("1", true);
+}
+
+#[test]
+fn random_pipelined_io3() {
+    run_random("3", true);
 }

@@ -141,13 +141,19 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
     // The clock reading that ended the previous command of this pipeline (latency
     // tracking): the next command's start, so a pipeline pays one read per command.
     let mut mark: Option<u64> = None;
+    // Frames from `pos` on whose keys were prefetched already.
+    let mut prefetched = 0usize;
     while !conn.waiting && !conn.closing && !conn.input_done && conn.wbuf.len() < OUTPUT_PAUSE {
         let input = &conn.rbuf[pos..];
         if input.is_empty() || input.len() < conn.parser.needed() {
             break;
         }
+        if prefetched == 0 && !conn.parser.in_progress() {
+            prefetched = prefetch_ahead(input, data, conn.client.borrow().db);
+        }
         match conn.parser.parse(input) {
             Ok(Some(consumed)) => {
+                prefetched = prefetched.saturating_sub(1);
                 let args = conn.parser.args(input);
                 if !args.is_empty() {
                     let client = conn.client.clone();
@@ -221,6 +227,33 @@ pub fn process_input(conn: &mut Conn, data: &mut ShardData, lctx: &LoopCtx) {
         let fut = Box::pin(async move { run_batch(&shards, batch).await });
         spawn_future(fut, lctx, &mut conn.waiting);
     }
+}
+
+/// Prefetches the keys of the next complete frames in `input` (a pipeline) from the
+/// table of database `db`, when there are two or more: their cache misses then overlap
+/// instead of adding up (see [`crate::storage::Table::prefetch`]). Keys other shards
+/// own are skipped. Returns how many frames it looked at (at least 1).
+#[inline]
+fn prefetch_ahead(input: &[u8], data: &ShardData, db: usize) -> usize {
+    use crate::storage::table::PREFETCH_BATCH;
+    let mut keys: [&[u8]; PREFETCH_BATCH] = [&[]; PREFETCH_BATCH];
+    let (frames, mut n) = crate::protocol::lookahead::second_args(input, &mut keys);
+    if frames >= 2 {
+        if data.nshards > 1 {
+            let mut kept = 0;
+            for i in 0..n {
+                if crate::shard::key_shard(keys[i], data.nshards) == data.id {
+                    keys[kept] = keys[i];
+                    kept += 1;
+                }
+            }
+            n = kept;
+        }
+        if let Some(db) = data.dbs.get(db) {
+            db.prefetch(&keys[..n]);
+        }
+    }
+    frames.max(1)
 }
 
 /// Handles a connection's first bytes being an HTTP `GET /metrics` (answered with the

@@ -592,6 +592,13 @@ impl Db {
         }
     }
 
+    /// Starts loading what looking up `keys` will read (a pipeline's next keys; see
+    /// [`Table::prefetch`]). A hint only.
+    #[inline]
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        self.map.prefetch(keys);
+    }
+
     /// Bytes of the main table (entries and hash index) at its current capacity: the
     /// per-key overhead MEMORY USAGE and MEMORY STATS apportion.
     pub fn table_bytes(&self) -> usize {

@@ -84,6 +84,25 @@ impl Diff {
         let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
         self.redis.send(&refs);
         self.lib.send(&refs);
+        self.compare_next(args)
+    }
+
+    /// Sends `cmds` to both servers as one pipeline (a single write each), then reads
+    /// and compares the replies in order as [`Diff::exec`] does. Returns the
+    /// redis-server replies.
+    pub fn exec_pipeline(&mut self, cmds: &[Vec<Vec<u8>>]) -> Vec<Reply> {
+        let mut bytes = Vec::new();
+        for args in cmds {
+            let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+            bytes.extend_from_slice(&encode_command(&refs));
+        }
+        self.redis.send_raw(&bytes);
+        self.lib.send_raw(&bytes);
+        cmds.iter().map(|args| self.compare_next(args).0).collect()
+    }
+
+    /// Reads the next reply of each server, the one to `args`, and compares them.
+    fn compare_next(&mut self, args: &[Vec<u8>]) -> (Reply, Reply) {
         let (ra, rawa) = self.redis.read_reply_raw();
         let (rb, rawb) = match self.lib.try_read_reply_raw() {
             Ok(r) => r,

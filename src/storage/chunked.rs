@@ -1,29 +1,30 @@
-//! [`ChunkVec`]: a vector kept in chunks of [`CHUNK`] elements, for the dense entry
-//! arrays of large set and hash tables.
+//! [`ChunkVec`]: a vector kept in chunks of a fixed number of elements ([`CHUNK`] by
+//! default), for the dense entry arrays of large set and hash tables and for the block
+//! pointers of the key table (chunks of 2^20 there).
 //!
 //! A plain `Vec` of a million 32-byte entries grows by reallocating and copying: each
 //! growth frees a block almost as big as the new one, and those freed pages stay resident
 //! until the allocator's decay returns them (seconds), so loading a big collection
-//! peaked at about twice its size. Here only the first chunk grows (doubling, up to
-//! [`CHUNK`] elements, so small tables stay small); every later chunk is allocated once
-//! at its full size and never moves. Indexing costs one more (cached) load.
+//! peaked at about twice its size, and the copy of a big one stalled its shard (15 ms for
+//! the 24 MB pointer vector of 4M keys). Here only the first chunk grows (by half, up
+//! to a chunk, so small tables stay small); every later chunk is allocated once at its
+//! full size and never moves. Indexing costs one more (cached) load.
 
 use std::ops::{Index, IndexMut};
 
-/// Elements per chunk (a power of two): 16 KiB chunks of 16-byte set members, 32 KiB
-/// of 32-byte hash pairs.
-pub const CHUNK: usize = 1024;
-const SHIFT: u32 = CHUNK.trailing_zeros();
-const MASK: usize = CHUNK - 1;
+/// Default elements per chunk (a power of two): 16 KiB chunks of 16-byte set members,
+/// 32 KiB of 32-byte hash pairs.
+pub const CHUNK: usize = 1 << DEFAULT_SHIFT;
+const DEFAULT_SHIFT: u32 = 10;
 
-/// A vector in fixed-size chunks: every chunk but the last is full, and every chunk but
-/// a lone first one has room for exactly [`CHUNK`] elements.
-pub struct ChunkVec<T> {
+/// A vector in chunks of `2^SHIFT` elements: every chunk but the last is full, and
+/// every chunk but a lone first one has room for exactly `2^SHIFT` elements.
+pub struct ChunkVec<T, const SHIFT: u32 = DEFAULT_SHIFT> {
     chunks: Vec<Vec<T>>,
     len: usize,
 }
 
-impl<T: Clone> Clone for ChunkVec<T> {
+impl<T: Clone, const SHIFT: u32> Clone for ChunkVec<T, SHIFT> {
     /// A copy with the same chunk capacities (a derived clone would size the last chunk
     /// to its length).
     fn clone(&self) -> Self {
@@ -32,7 +33,7 @@ impl<T: Clone> Clone for ChunkVec<T> {
             .chunks
             .iter()
             .map(|c| {
-                let mut v = Vec::with_capacity(if many { CHUNK } else { c.len() });
+                let mut v = Vec::with_capacity(if many { Self::CHUNK } else { c.len() });
                 v.extend(c.iter().cloned());
                 v
             })
@@ -44,7 +45,7 @@ impl<T: Clone> Clone for ChunkVec<T> {
     }
 }
 
-impl<T> Default for ChunkVec<T> {
+impl<T, const SHIFT: u32> Default for ChunkVec<T, SHIFT> {
     fn default() -> Self {
         ChunkVec {
             chunks: Vec::new(),
@@ -53,14 +54,18 @@ impl<T> Default for ChunkVec<T> {
     }
 }
 
-impl<T> ChunkVec<T> {
-    /// An empty vector; room for `n` elements in the first chunk (at most [`CHUNK`]).
-    pub fn with_capacity(n: usize) -> ChunkVec<T> {
+impl<T, const SHIFT: u32> ChunkVec<T, SHIFT> {
+    /// Elements per chunk.
+    pub const CHUNK: usize = 1 << SHIFT;
+    const MASK: usize = Self::CHUNK - 1;
+
+    /// An empty vector; room for `n` elements in the first chunk (at most a chunk).
+    pub fn with_capacity(n: usize) -> Self {
         if n == 0 {
             return ChunkVec::default();
         }
         ChunkVec {
-            chunks: vec![Vec::with_capacity(n.min(CHUNK))],
+            chunks: vec![Vec::with_capacity(n.min(Self::CHUNK))],
             len: 0,
         }
     }
@@ -78,13 +83,13 @@ impl<T> ChunkVec<T> {
     }
 
     /// Elements the allocated chunks can hold (O(1): only a lone first chunk may be
-    /// smaller than [`CHUNK`]).
+    /// smaller than a chunk).
     #[inline]
     pub fn capacity(&self) -> usize {
         match self.chunks.len() {
             0 => 0,
             1 => self.chunks[0].capacity(),
-            n => n * CHUNK,
+            n => n * Self::CHUNK,
         }
     }
 
@@ -97,15 +102,20 @@ impl<T> ChunkVec<T> {
     /// Appends `x`.
     #[inline]
     pub fn push(&mut self, x: T) {
-        if self.len & MASK == 0 && self.len > 0 || self.chunks.is_empty() {
-            let cap = if self.chunks.is_empty() { 4 } else { CHUNK };
+        if self.len & Self::MASK == 0 && self.len > 0 || self.chunks.is_empty() {
+            let cap = if self.chunks.is_empty() {
+                4
+            } else {
+                Self::CHUNK
+            };
             self.chunks.push(Vec::with_capacity(cap));
         }
         let last = self.chunks.last_mut().expect("chunk");
         if last.len() == last.capacity() {
-            // Only the first chunk is ever short of room: double it, up to CHUNK.
+            // Only the first chunk is ever short of room: grow it by half (at least 4),
+            // up to a chunk.
             let cap = last.capacity();
-            last.reserve_exact(cap.min(CHUNK - cap).max(1));
+            last.reserve_exact((cap / 2).max(4).min(Self::CHUNK - cap).max(1));
         }
         last.push(x);
         self.len += 1;
@@ -137,7 +147,7 @@ impl<T> ChunkVec<T> {
     #[inline]
     pub fn get(&self, i: usize) -> Option<&T> {
         if i < self.len {
-            Some(&self.chunks[i >> SHIFT][i & MASK])
+            Some(&self.chunks[i >> SHIFT][i & Self::MASK])
         } else {
             None
         }
@@ -145,10 +155,21 @@ impl<T> ChunkVec<T> {
 
     /// Gives back the spare room of a lone first chunk and of the chunk list.
     pub fn shrink_to_fit(&mut self) {
+        self.shrink_to(0);
+    }
+
+    /// Like [`ChunkVec::shrink_to_fit`], keeping room for `min` elements in a lone
+    /// first chunk.
+    pub fn shrink_to(&mut self, min: usize) {
         if self.chunks.len() == 1 {
-            self.chunks[0].shrink_to_fit();
+            self.chunks[0].shrink_to(min.min(Self::CHUNK));
         }
         self.chunks.shrink_to_fit();
+    }
+
+    /// The elements in order, mutably.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.chunks.iter_mut().flat_map(|c| c.iter_mut())
     }
 
     /// The elements in order.
@@ -163,18 +184,18 @@ impl<T> ChunkVec<T> {
     }
 }
 
-impl<T> Index<usize> for ChunkVec<T> {
+impl<T, const SHIFT: u32> Index<usize> for ChunkVec<T, SHIFT> {
     type Output = T;
     #[inline]
     fn index(&self, i: usize) -> &T {
-        &self.chunks[i >> SHIFT][i & MASK]
+        &self.chunks[i >> SHIFT][i & Self::MASK]
     }
 }
 
-impl<T> IndexMut<usize> for ChunkVec<T> {
+impl<T, const SHIFT: u32> IndexMut<usize> for ChunkVec<T, SHIFT> {
     #[inline]
     fn index_mut(&mut self, i: usize) -> &mut T {
-        &mut self.chunks[i >> SHIFT][i & MASK]
+        &mut self.chunks[i >> SHIFT][i & Self::MASK]
     }
 }
 
@@ -274,7 +295,7 @@ mod tests {
 
     #[test]
     fn later_chunks_are_allocated_whole() {
-        let mut c = ChunkVec::default();
+        let mut c: ChunkVec<usize> = ChunkVec::default();
         for i in 0..CHUNK + 1 {
             c.push(i);
         }

@@ -6,6 +6,7 @@ pub mod db;
 pub mod entry;
 pub mod hash;
 pub mod hyperloglog;
+pub mod index;
 pub mod key;
 pub mod list;
 pub mod rdb;

@@ -7,24 +7,26 @@
 //! of a pointer vector with hashbrown's power-of-two index (docs/keyspace.md). The hash
 //! is not stored: rebuilding the index re-reads each key from its block.
 //!
-//! The index ([`Index`]) is a SwissTable laid out for size rather than for the last
-//! nanosecond: groups of 8 slots with their 8 control bytes (7 bits of the hash, or
-//! empty, or deleted) in one 40-byte record, any number of groups (a key's first group
-//! is picked by multiplying its hash by the group count, so the table needs no
-//! power-of-two size), linear probing over groups, and growth by half (not doubling)
-//! when 7 of 8 slots are used. Rebuilding re-inserts every key at once (as hashbrown
-//! does); it costs about the same per key as before, one and a half times as often.
+//! The index ([`Index`], in `index.rs`) is a directory of small SwissTable segments laid
+//! out for size rather than for the last nanosecond: groups of 8 slots with their 8
+//! control bytes in one 40-byte record, any number of groups per segment, growth by
+//! half (not doubling) when 7 of 8 slots are used, and a split in two once a segment
+//! would pass 4096 groups. A growth re-hashes one segment's keys, never the whole
+//! table's, so an insert pauses for a millisecond at most.
 //!
 //! Deletion moves the last entry into the freed position ("swap remove"), so a scan
 //! that walks positions from the highest down never misses an entry present for the
 //! whole scan (it may see one twice, which Redis allows too), and random sampling
 //! (eviction, RANDOMKEY) is a uniform pick of a position.
 //!
-//! Arrays of 4 MiB and more ask the kernel for transparent huge pages (`madvise`): a
-//! lookup in a table of millions of keys otherwise pays a TLB miss (a nested page walk
-//! on a VM) per cache miss.
+//! The pointer vector is kept in chunks of 2^20 (6 MiB) that never move, so growing it
+//! copies at most the first chunk. It does not ask for transparent huge pages: on this
+//! project's VM each 2 MiB huge-page fault stalled the shard 4-5 ms, and pipelined and
+//! single GETs over 1M keys measured the same without them (docs/keyspace.md).
 
+use super::chunked::ChunkVec;
 use super::entry::{entry_at, entry_at_mut, key_at, Entry, Node};
+use super::index::{prefetch_span, Index, Keys};
 use foldhash::fast::RandomState;
 use std::hash::BuildHasher;
 use std::ptr::NonNull;
@@ -32,10 +34,14 @@ use std::ptr::NonNull;
 /// The table of one database.
 #[derive(Default)]
 pub struct Table {
-    nodes: Vec<PackedPtr>,
+    nodes: Nodes,
     index: Index,
     state: RandomState,
 }
+
+/// The block pointers, in chunks of 2^20 (6 MiB): growing never copies more than the
+/// first chunk.
+type Nodes = ChunkVec<PackedPtr, 20>;
 
 /// A block pointer in 6 bytes (user-space addresses fit in 48 bits on x86-64 and
 /// AArch64; [`PackedPtr::new`] checks it).
@@ -63,8 +69,8 @@ impl PackedPtr {
 
 impl Drop for Table {
     fn drop(&mut self) {
-        for p in self.nodes.drain(..) {
-            // SAFETY: the table owns every block it points at.
+        for p in self.nodes.iter() {
+            // SAFETY: the table owns every block it points at, and drops each once.
             drop(unsafe { Node::from_raw(p.get()) });
         }
     }
@@ -114,27 +120,19 @@ impl Table {
     pub fn prefetch(&self, keys: &[&[u8]]) {
         const MAX: usize = PREFETCH_BATCH;
         let n = keys.len().min(MAX);
-        if n == 0 || self.index.groups.is_empty() {
+        if n == 0 || self.index.is_empty() {
             return;
         }
         let mut hashes = [0u64; MAX];
         for i in 0..n {
             let h = self.hash(keys[i]);
-            let (g, _) = self.index.start(h);
             hashes[i] = h;
-            prefetch_span(
-                &self.index.groups[g] as *const Group as *const u8,
-                GROUP_BYTES,
-            );
+            self.index.prefetch_group(h);
         }
         let mut blocks = [usize::MAX; MAX];
         for i in 0..n {
-            let (g, tag) = self.index.start(hashes[i]);
-            let group = &self.index.groups[g];
-            let x = group.ctrl ^ (LO * tag as u64);
-            let m = x.wrapping_sub(LO) & !x & HI;
-            if m != 0 {
-                let pos = group.slots[(m.trailing_zeros() / 8) as usize] as usize;
+            if let Some(pos) = self.index.first_candidate(hashes[i]) {
+                let pos = pos as usize;
                 if pos < self.nodes.len() {
                     prefetch_span(
                         &self.nodes[pos] as *const PackedPtr as *const u8,
@@ -186,34 +184,28 @@ impl Table {
         let pos = self.nodes.len();
         assert!(pos < u32::MAX as usize, "table full");
         let h = self.hash(node.key());
-        if self.index.growth_left == 0 {
-            // Rebuilt from the blocks already in: the new one is inserted below.
-            self.rebuild_index(Index::groups_for((self.index.items + 1) * 3 / 2));
-        }
-        if self.nodes.len() == self.nodes.capacity() {
-            self.grow_nodes();
-        }
         self.nodes.push(PackedPtr::new(node.into_raw()));
-        self.index.insert(h, pos as u32);
+        let keys = TableKeys {
+            nodes: &self.nodes,
+            state: &self.state,
+        };
+        self.index.insert(h, pos as u32, &keys);
         pos
     }
 
-    /// Grows the pointer vector by half (not doubling: it is 6 bytes per key of the
-    /// whole keyspace).
-    fn grow_nodes(&mut self) {
-        let extra = (self.nodes.capacity() / 2).max(16);
-        self.nodes.reserve_exact(extra);
-        advise_huge(
-            self.nodes.as_ptr() as *const u8,
-            self.nodes.capacity() * std::mem::size_of::<PackedPtr>(),
-        );
-    }
-
-    /// Rebuilds the index with `groups` groups from the blocks' keys.
-    fn rebuild_index(&mut self, groups: usize) {
-        let mut index = Index::with_groups(groups);
-        for pos in 0..self.nodes.len() {
-            index.insert(self.hash(self.key_of(pos)), pos as u32);
+    /// Rebuilds the index, sized for `items` keys, from the blocks' keys.
+    fn rebuild_index(&mut self, items: usize) {
+        let mut index = Index::with_capacity(items);
+        let keys = TableKeys {
+            nodes: &self.nodes,
+            state: &self.state,
+        };
+        let n = self.nodes.len() as u32;
+        for pos in 0..n {
+            if pos + 16 < n {
+                keys.prefetch_key(pos + 16);
+            }
+            index.insert(keys.hash_at(pos), pos, &keys);
         }
         self.index = index;
     }
@@ -268,14 +260,14 @@ impl Table {
 
     /// Entries the table holds without growing.
     pub fn capacity(&self) -> usize {
-        (self.index.items + self.index.growth_left).min(self.nodes.capacity())
+        (self.index.len() + self.index.growth_left()).min(self.nodes.capacity())
     }
 
     /// Shrinks the table to room for at least `min` entries.
     pub fn shrink_to(&mut self, min: usize) {
         let min = min.max(self.nodes.len());
         self.nodes.shrink_to(min);
-        self.rebuild_index(Index::groups_for(min));
+        self.rebuild_index(min);
     }
 
     /// Bytes of the table itself at its current capacity (the pointer vector and the
@@ -284,41 +276,54 @@ impl Table {
         self.nodes.capacity() * std::mem::size_of::<PackedPtr>() + self.index.bytes()
     }
 
-    /// Bytes the table would allocate for its next insert when it is full (the vector
-    /// or the index grows by half; the old ones are freed after the move), 0 when it has
-    /// room.
+    /// Bytes the table would allocate for its next insert when it is full (a new
+    /// pointer chunk, or the first one grown by half; a segment of the index grown or
+    /// split), 0 when it has room.
     pub fn growth_bytes(&self) -> usize {
         let len = self.nodes.len();
         let mut bytes = 0;
         if self.nodes.capacity() == len {
-            bytes += (len + (len / 2).max(16)) * std::mem::size_of::<PackedPtr>();
+            bytes += if len < Nodes::CHUNK {
+                (len + (len / 2).max(4)).min(Nodes::CHUNK)
+            } else {
+                Nodes::CHUNK
+            } * std::mem::size_of::<PackedPtr>();
         }
-        if self.index.growth_left == 0 {
-            bytes += Index::groups_for((self.index.items + 1) * 3 / 2) * GROUP_BYTES;
+        bytes + self.index.growth_bytes()
+    }
+}
+
+/// The table's keys as the index sees them when it re-hashes a segment.
+struct TableKeys<'a> {
+    nodes: &'a Nodes,
+    state: &'a RandomState,
+}
+
+impl Keys for TableKeys<'_> {
+    #[inline]
+    fn hash_at(&self, v: u32) -> u64 {
+        // SAFETY: the table holds every block it points at while it is borrowed.
+        self.state
+            .hash_one(unsafe { key_at(self.nodes[v as usize].get()) })
+    }
+
+    #[inline]
+    fn prefetch_pointer(&self, v: u32) {
+        if let Some(p) = self.nodes.get(v as usize) {
+            prefetch_span(p as *const PackedPtr as *const u8, 6);
         }
-        bytes
+    }
+
+    #[inline]
+    fn prefetch_key(&self, v: u32) {
+        if let Some(p) = self.nodes.get(v as usize) {
+            prefetch_span(p.get().as_ptr(), 32);
+        }
     }
 }
 
 /// Most keys [`Table::prefetch`] handles in one call.
 pub const PREFETCH_BATCH: usize = 16;
-
-/// Asks the CPU to load the cache lines of `len` bytes at `p` (a hint: no fault, no
-/// effect on what is read later).
-#[inline(always)]
-fn prefetch_span(p: *const u8, len: usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: a prefetch never faults, whatever the address.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(p as *const i8);
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(len - 1) as *const i8);
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (p, len);
-}
 
 /// Aborts the process if dropped during unwinding (see [`Table::with_node_mut`]).
 struct AbortOnUnwind;
@@ -328,184 +333,6 @@ impl Drop for AbortOnUnwind {
         eprintln!("libellule: panic while a key's block was out of its table");
         std::process::abort();
     }
-}
-
-/// Asks for transparent huge pages under `[p, p + len)` when it spans at least two
-/// whole 2 MiB pages (a hint: refused or unsupported is fine).
-fn advise_huge(p: *const u8, len: usize) {
-    const HUGE: usize = 2 << 20;
-    if len < 2 * HUGE {
-        return;
-    }
-    let start = (p as usize + HUGE - 1) & !(HUGE - 1);
-    let end = (p as usize + len) & !(HUGE - 1);
-    if end > start {
-        // SAFETY: the range lies inside a live allocation of ours; MADV_HUGEPAGE only
-        // changes how it is backed, never its contents.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-        }
-    }
-}
-
-/// Slots per group.
-const GROUP: usize = 8;
-/// Used slots per group at most (7/8 fill).
-const GROUP_MAX: usize = 7;
-/// Bytes of one group.
-const GROUP_BYTES: usize = std::mem::size_of::<Group>();
-/// Control byte of an empty slot (a lookup stops at a group that has one).
-const EMPTY: u8 = 0xFF;
-/// Control byte of a deleted slot (a tombstone: lookups go on past it).
-const DELETED: u8 = 0x80;
-const LO: u64 = 0x0101_0101_0101_0101;
-const HI: u64 = 0x8080_8080_8080_8080;
-
-/// Eight slots and their control bytes (byte `i` of `ctrl` is slot `i`'s: `EMPTY`,
-/// `DELETED`, or 7 bits of the hash of the key it holds).
-#[derive(Clone, Copy)]
-#[repr(C)]
-struct Group {
-    ctrl: u64,
-    slots: [u32; GROUP],
-}
-
-/// The hash index: a SwissTable of 4-byte positions (see the module docs).
-#[derive(Default)]
-struct Index {
-    groups: Vec<Group>,
-    /// Slots holding a position.
-    items: usize,
-    /// Inserts left before the index must be rebuilt (empty slots within the 7/8 fill,
-    /// minus tombstones).
-    growth_left: usize,
-}
-
-/// A slot of the index: (group, slot in group).
-type SlotRef = (usize, usize);
-
-impl Index {
-    /// Groups that hold `items` positions at most 7/8 full.
-    fn groups_for(items: usize) -> usize {
-        items.div_ceil(GROUP_MAX).max(1)
-    }
-
-    fn with_groups(n: usize) -> Index {
-        let groups = vec![
-            Group {
-                ctrl: u64::MAX,
-                slots: [0; GROUP],
-            };
-            n
-        ];
-        advise_huge(groups.as_ptr() as *const u8, n * GROUP_BYTES);
-        Index {
-            groups,
-            items: 0,
-            growth_left: n * GROUP_MAX,
-        }
-    }
-
-    fn bytes(&self) -> usize {
-        self.groups.capacity() * GROUP_BYTES
-    }
-
-    /// The first group of a hash and its 7-bit tag.
-    #[inline]
-    fn start(&self, h: u64) -> (usize, u8) {
-        let g = ((h as u128 * self.groups.len() as u128) >> 64) as usize;
-        (g, (h & 0x7F) as u8)
-    }
-
-    /// The slot holding a position for which `eq` holds among those with `h`'s tag.
-    #[inline]
-    fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<(SlotRef, u32)> {
-        let n = self.groups.len();
-        if n == 0 {
-            return None;
-        }
-        let (mut g, tag) = self.start(h);
-        for _ in 0..n {
-            let group = &self.groups[g];
-            let x = group.ctrl ^ (LO * tag as u64);
-            // Bytes equal to the tag (with rare false positives on other full slots,
-            // which the comparison rejects).
-            let mut m = x.wrapping_sub(LO) & !x & HI;
-            while m != 0 {
-                let s = (m.trailing_zeros() / 8) as usize;
-                let v = group.slots[s];
-                if eq(v) {
-                    return Some(((g, s), v));
-                }
-                m &= m - 1;
-            }
-            if match_empty(group.ctrl) != 0 {
-                return None;
-            }
-            g += 1;
-            if g == n {
-                g = 0;
-            }
-        }
-        None
-    }
-
-    /// Inserts a position (its key is not in the index); the caller made room.
-    #[inline]
-    fn insert(&mut self, h: u64, v: u32) {
-        let n = self.groups.len();
-        let (mut g, tag) = self.start(h);
-        loop {
-            let group = &mut self.groups[g];
-            let free = group.ctrl & HI;
-            if free != 0 {
-                let s = (free.trailing_zeros() / 8) as usize;
-                let was_empty = (group.ctrl >> (s * 8)) as u8 == EMPTY;
-                set_ctrl(&mut group.ctrl, s, tag);
-                group.slots[s] = v;
-                self.items += 1;
-                if was_empty {
-                    self.growth_left -= 1;
-                }
-                return;
-            }
-            g += 1;
-            if g == n {
-                g = 0;
-            }
-        }
-    }
-
-    /// Empties a slot. A group that still has an empty slot was never full, so no
-    /// lookup went past it: its slot becomes empty again; otherwise a tombstone.
-    fn remove(&mut self, (g, s): SlotRef) {
-        let group = &mut self.groups[g];
-        if match_empty(group.ctrl) != 0 {
-            set_ctrl(&mut group.ctrl, s, EMPTY);
-            self.growth_left += 1;
-        } else {
-            set_ctrl(&mut group.ctrl, s, DELETED);
-        }
-        self.items -= 1;
-    }
-
-    /// Overwrites the position in a slot.
-    fn set(&mut self, (g, s): SlotRef, v: u32) {
-        self.groups[g].slots[s] = v;
-    }
-}
-
-/// High bit set in each byte of `ctrl` that is `EMPTY` (0xFF: bits 7 and 6 set; a
-/// tombstone 0x80 has bit 6 clear, a full slot bit 7 clear).
-#[inline]
-fn match_empty(ctrl: u64) -> u64 {
-    ctrl & (ctrl << 1) & HI
-}
-
-#[inline]
-fn set_ctrl(ctrl: &mut u64, s: usize, b: u8) {
-    let shift = s * 8;
-    *ctrl = (*ctrl & !(0xFF << shift)) | ((b as u64) << shift);
 }
 
 #[cfg(test)]
@@ -578,7 +405,7 @@ mod tests {
                 (a, b) => panic!("step {step}: table {a:?}, model {b}"),
             }
             assert_eq!(t.len(), model.len());
-            assert!(t.index.items == t.len());
+            assert!(t.index.len() == t.len());
         }
         for (k, v) in &model {
             let pos = t.find(k).expect("present");
@@ -587,6 +414,48 @@ mod tests {
         t.shrink_to(0);
         for k in model.keys() {
             assert!(t.find(k).is_some());
+        }
+    }
+
+    #[test]
+    fn segments_split_and_keep_every_key_findable() {
+        let mut t = Table::default();
+        let n = 150_000u32;
+        let key = |i: u32| format!("split:{i}").into_bytes();
+        for i in 0..n {
+            t.push(Node::new(&key(i), Value::Int(i as i64), 0, 0, 0));
+        }
+        let check = |t: &Table| {
+            t.index.check(&TableKeys {
+                nodes: &t.nodes,
+                state: &t.state,
+            })
+        };
+        check(&t);
+        assert!(t.index.segments() >= 4, "{} segments", t.index.segments());
+        assert!(t.index.bytes() < 150_000 * 8, "fill stays above 58%");
+        // Remove every third key (by position order), then put some back.
+        for i in (0..n).step_by(3) {
+            let pos = t.find(&key(i)).expect("present");
+            drop(t.swap_remove(pos));
+        }
+        check(&t);
+        for i in (0..n).step_by(6) {
+            t.push(Node::new(&key(i), Value::Int(0), 0, 0, 0));
+        }
+        check(&t);
+        for i in 0..n {
+            assert_eq!(
+                t.find(&key(i)).is_some(),
+                i % 3 != 0 || i % 6 == 0,
+                "key {i}"
+            );
+        }
+        t.shrink_to(0);
+        check(&t);
+        assert_eq!(t.index.len(), t.len());
+        for i in (0..n).step_by(6) {
+            assert!(t.find(&key(i)).is_some());
         }
     }
 

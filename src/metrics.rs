@@ -475,15 +475,15 @@ impl ShardMetrics {
         if self.cmds.len() < st.cmds.len() {
             self.cmds.resize_with(st.cmds.len(), || None);
         }
-        let names = &registry().list;
-        for (i, c) in st.cmds.iter().enumerate() {
+        let names = &registry().stat_names;
+        for (i, c) in st.cmds.iter().enumerate().take(names.len()) {
             let errors = c.failed + c.rejected;
             if c.calls == 0 && errors == 0 && self.cmds[i].is_none() {
                 continue;
             }
             let shard = &self.shard;
             let (calls_m, errors_m) = self.cmds[i].get_or_insert_with(|| {
-                let name = names.get(i).map(|s| s.name).unwrap_or("unknown");
+                let name = names[i].as_str();
                 (
                     metrics::counter!("libellule_commands_total", "cmd" => name, "shard" => shard.clone()),
                     metrics::counter!("libellule_command_errors_total", "cmd" => name, "shard" => shard.clone()),
@@ -495,13 +495,11 @@ impl ShardMetrics {
         if self.latency.len() < st.latency.len() {
             self.latency.resize_with(st.latency.len(), || None);
         }
-        for (i, h) in st.latency.iter().enumerate() {
+        for (i, h) in st.latency.iter().enumerate().take(names.len()) {
             let Some(h) = h else { continue };
             let shard = &self.shard;
-            let series = self.latency[i].get_or_insert_with(|| {
-                let name = names.get(i).map(|s| s.name).unwrap_or("unknown");
-                LatencySeries::new(name, shard)
-            });
+            let series =
+                self.latency[i].get_or_insert_with(|| LatencySeries::new(names[i].as_str(), shard));
             series.publish(h);
         }
         for (kind, &n) in &st.errors {

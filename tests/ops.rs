@@ -410,3 +410,81 @@ fn grafana_dashboard_queries_only_exported_metrics() {
         );
     }
 }
+
+/// `INFO commandstats` as name -> (calls, rejected, failed).
+type CommandCounts = std::collections::BTreeMap<String, (u64, u64, u64)>;
+
+/// `INFO commandstats` of a fresh server after `script`, and the command names
+/// `INFO latencystats` lists.
+fn command_counts(port: u16, script: &[&str]) -> (CommandCounts, Vec<String>) {
+    let mut c = common::RawConn::connect(port);
+    for line in script {
+        c.cmd_str(line);
+    }
+    let field = |rest: &str, name: &str| -> u64 {
+        rest.split(',')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {rest}"))
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    for line in c.cmd_str("INFO commandstats").as_text().lines() {
+        if let Some((name, rest)) = line
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        {
+            let n = (
+                field(rest, "calls"),
+                field(rest, "rejected_calls"),
+                field(rest, "failed_calls"),
+            );
+            counts.insert(name.to_string(), n);
+        }
+    }
+    // Redis lists them in its dictionary's order: compared as sets.
+    let timed = c
+        .cmd_str("INFO latencystats")
+        .as_text()
+        .lines()
+        .filter_map(|l| l.strip_prefix("latency_percentiles_usec_")?.split_once(':'))
+        .map(|(name, _)| name.to_string())
+        .collect::<std::collections::BTreeSet<String>>()
+        .into_iter()
+        .collect();
+    (counts, timed)
+}
+
+#[test]
+fn commandstats_count_subcommands_as_redis_does() {
+    // Redis 7 keeps container commands' statistics per subcommand (`cmdstat_config|get`),
+    // rejected and failed calls included; compared with a real redis-server.
+    let Some(redis) = common::RedisServer::start() else {
+        return;
+    };
+    let lib = Server::start(&["--io_threads", "1"]);
+    let script = [
+        "CONFIG RESETSTAT",
+        "CONFIG GET maxmemory",
+        "config get port",
+        "CONFIG SET maxmemory-policy allkeys-lru",
+        "SET k v",
+        "OBJECT ENCODING k",
+        "OBJECT FREQ k",
+        "object encoding missing",
+        "CONFIG FOO",
+        "OBJECT",
+        "CLIENT NOPE x",
+        "CLIENT ID",
+        "CLIENT SETNAME x",
+        "CONFIG GET",
+        "CONFIG",
+        "GET k",
+        "GET",
+        "MEMORY USAGE k",
+    ];
+    let (want, want_timed) = command_counts(redis.port, &script);
+    let (got, got_timed) = command_counts(lib.port, &script);
+    assert!(want.contains_key("config|get"), "{want:?}");
+    assert_eq!(got, want);
+    assert_eq!(got_timed, want_timed);
+}

@@ -394,6 +394,14 @@ pub struct Registry {
     >,
     /// All specs, in registration order.
     pub list: Vec<&'static CommandSpec>,
+    /// The names statistics are kept under (INFO commandstats, latencystats, metrics):
+    /// each command of [`Registry::list`] at its own index, then every subcommand of
+    /// the container commands as `container|sub` (Redis 7 counts `CONFIG SET` as
+    /// `config|set`).
+    pub stat_names: Vec<String>,
+    /// Per command index: for a container, the first stat index of its subcommands and
+    /// the subcommand table; `None` otherwise.
+    subcommands: Vec<Option<(usize, subcommands::Subcommands)>>,
 }
 
 impl Registry {
@@ -404,7 +412,59 @@ impl Registry {
         for (i, spec) in list.iter().enumerate() {
             map.insert(spec.name.as_bytes(), (i, *spec));
         }
-        Registry { map, list }
+        let mut stat_names: Vec<String> = list.iter().map(|s| s.name.to_string()).collect();
+        let mut subcommands = vec![None; list.len()];
+        for (container, subs) in subcommands::all() {
+            if let Some(&(i, _)) = map.get(container.as_bytes()) {
+                subcommands[i] = Some((stat_names.len(), subs));
+                stat_names.extend(subs.iter().map(|(sub, _)| format!("{container}|{sub}")));
+            }
+        }
+        Registry {
+            map,
+            list,
+            stat_names,
+            subcommands,
+        }
+    }
+
+    /// The index statistics of command `idx` (from [`Registry::lookup_indexed`]) called
+    /// with `args` are kept under: its subcommand's for a container command with a
+    /// known subcommand; for an unknown subcommand, a slot no report shows (Redis
+    /// counts those in errorstats only); else `idx`.
+    #[inline]
+    pub fn stat_index(&self, idx: usize, args: &crate::protocol::Args) -> usize {
+        match self.subcommands.get(idx) {
+            Some(Some((base, subs))) if args.len() > 1 => {
+                let sub = args.get(1);
+                subs.iter()
+                    .position(|(name, _)| name.as_bytes().eq_ignore_ascii_case(sub))
+                    .map_or(self.stat_names.len(), |k| base + k)
+            }
+            _ => idx,
+        }
+    }
+
+    /// The `ERR wrong number of arguments for 'container|sub' command` error when
+    /// `idx` (from [`Registry::stat_index`]) is a subcommand and `argc` arguments do
+    /// not fit its arity (Redis checks it before running the command, and counts the
+    /// call as rejected).
+    pub fn subcommand_arity_error(&self, idx: usize, argc: usize) -> Option<Vec<u8>> {
+        let (container, sub) = self.stat_names.get(idx)?.split_once('|')?;
+        let (_, subs) = subcommands::all().find(|(c, _)| *c == container)?;
+        let &(_, arity) = subs.iter().find(|(s, _)| *s == sub)?;
+        let ok = if arity >= 0 {
+            argc == arity as usize
+        } else {
+            argc >= (-arity) as usize
+        };
+        (!ok).then(|| arity_error(self.stat_names[idx].as_bytes()))
+    }
+
+    /// Statistics slots per shard: one per name of [`Registry::stat_names`], plus the
+    /// unreported one of unknown subcommands.
+    pub fn stat_slots(&self) -> usize {
+        self.stat_names.len() + 1
     }
 
     /// Finds a command by name, case-insensitively, without allocating.

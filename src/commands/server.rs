@@ -1251,7 +1251,7 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
         if want("commandstats") {
             s.push_str("# Commandstats\r\n");
             let reg = registry();
-            for (i, spec) in reg.list.iter().enumerate() {
+            for (i, name) in reg.stat_names.iter().enumerate() {
                 let calls: u64 = shards.iter().map(|x| x.stats.cmds[i].calls).sum();
                 let rejected: u64 = shards.iter().map(|x| x.stats.cmds[i].rejected).sum();
                 let failed: u64 = shards.iter().map(|x| x.stats.cmds[i].failed).sum();
@@ -1272,7 +1272,7 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 let _ = write!(
                     s,
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
-                    spec.name, calls, usec, per, rejected, failed
+                    name, calls, usec, per, rejected, failed
                 );
             }
             s.push_str("\r\n");
@@ -1305,7 +1305,7 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                         .collect()
                 })
                 .unwrap_or_default();
-            for (i, spec) in registry().list.iter().enumerate() {
+            for (i, name) in registry().stat_names.iter().enumerate() {
                 let mut h = crate::shard::latency::Histogram::default();
                 for x in &shards {
                     if let Some(Some(one)) = x.stats.latency.get(i) {
@@ -1315,7 +1315,7 @@ fn info(actx: AsyncCtx, args: OwnedArgs) -> ReplyFuture {
                 if h.count == 0 {
                     continue;
                 }
-                let _ = write!(s, "latency_percentiles_usec_{}:", spec.name);
+                let _ = write!(s, "latency_percentiles_usec_{name}:");
                 for (n, p) in percentiles.iter().enumerate() {
                     let sep = if n == 0 { "" } else { "," };
                     let usec = h.percentile_ns(*p) as f64 / 1000.0;

@@ -201,6 +201,14 @@ const TABLE: &[(&str, &[(&str, i32)])] = &[
     ),
 ];
 
+/// A container's subcommands: (name, arity), as in [`TABLE`].
+pub type Subcommands = &'static [(&'static str, i32)];
+
+/// Every container with its subcommands (names in lower case).
+pub fn all() -> impl Iterator<Item = (&'static str, Subcommands)> {
+    TABLE.iter().copied()
+}
+
 /// What Redis 7.0 answers, before authentication, for a request of `nargs` arguments
 /// (names included) of the command `name` (its canonical lower-case name) whose second
 /// argument is `sub`, when it is a container: the unknown-subcommand or

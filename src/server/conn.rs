@@ -314,6 +314,7 @@ fn add_to_batch(
     let Some((idx, spec)) = registry().lookup_indexed(args.get(0)) else {
         return false;
     };
+    let idx = registry().stat_index(idx, &args);
     if !spec.arity_ok(args.len()) {
         return false;
     }
@@ -459,6 +460,8 @@ fn execute(
         reject(client, data, wbuf, start_len, false, &msg);
         return;
     };
+    // From here on `idx` is where the statistics go (`config|set` for CONFIG SET).
+    let idx = registry().stat_index(idx, &args);
     data.stats.total_commands += 1;
     client.last_cmd = spec.name;
     client.last_active_ms = now;
@@ -473,6 +476,13 @@ fn execute(
             &arity_error(name),
         );
         return;
+    }
+    if idx >= registry().list.len() {
+        if let Some(msg) = registry().subcommand_arity_error(idx, args.len()) {
+            data.stats.cmds[idx].rejected += 1;
+            reject(client, data, wbuf, start_len, false, &msg);
+            return;
+        }
     }
     if !client.authenticated && spec.flags & flags::NO_AUTH == 0 {
         data.stats.cmds[idx].rejected += 1;
@@ -573,10 +583,10 @@ fn execute(
             if route.is_none() {
                 match cross {
                     Some(f) => {
-                        let timed = (spec.flags & flags::BLOCKING == 0)
-                            .then_some(idx)
-                            .zip(started);
-                        spawn_async(f, args, client, lctx, waiting, timed);
+                        // Counted and timed when it ends (see `Handler::Async` below).
+                        let started = started.filter(|_| spec.flags & flags::BLOCKING == 0);
+                        spawn_async(f, args, client, lctx, waiting, idx, started);
+                        return;
                     }
                     None => {
                         let m: &[u8] = b"CROSSSLOT Keys in request don't hash to the same slot";
@@ -616,13 +626,15 @@ fn execute(
             }
         }
         Handler::Async(f) => {
-            let timed = (spec.flags & flags::BLOCKING == 0)
-                .then_some(idx)
-                .zip(started);
-            spawn_async(f, args, client, lctx, waiting, timed);
+            // Counted (and timed, unless it blocks) when it ends, as Redis counts a
+            // command after running it: INFO does not see itself, CONFIG RESETSTAT
+            // counts itself after the reset.
+            let started = started.filter(|_| spec.flags & flags::BLOCKING == 0);
+            spawn_async(f, args, client, lctx, waiting, idx, started);
+            return;
         }
     }
-    // A keyed command run by another shard is timed there; an async one when it ends.
+    // A keyed command run by another shard is timed there.
     if !*waiting && batch.len() == batch_len {
         *mark = data.record_until_now(idx, started);
     }
@@ -889,27 +901,32 @@ fn spawn_async(
     client: &super::client::ClientState,
     lctx: &LoopCtx,
     waiting: &mut bool,
-    timed: Option<(usize, u64)>,
+    idx: usize,
+    started: Option<u64>,
 ) {
     let actx = AsyncCtx {
         shards: lctx.shards.clone(),
         client: client.clone(),
     };
     let fut = f(actx, OwnedArgs::from_args(&args));
-    match timed {
-        None => spawn_future(fut, lctx, waiting),
-        Some((idx, started)) => {
-            let shards = lctx.shards.clone();
-            let fut = Box::pin(async move {
-                let reply = fut.await;
-                if let Ok(mut d) = shards.data.try_borrow_mut() {
-                    d.record_since(idx, Some(started));
-                }
-                reply
-            });
-            spawn_future(fut, lctx, waiting);
+    let shards = lctx.shards.clone();
+    let fut = Box::pin(async move {
+        let reply = fut.await;
+        if let Ok(mut d) = shards.data.try_borrow_mut() {
+            d.record_since(idx, started);
+            d.stats.cmds[idx].calls += 1;
+            if reply.first() == Some(&b'-') {
+                d.stats.cmds[idx].failed += 1;
+                let end = reply
+                    .iter()
+                    .position(|&c| c == b'\r')
+                    .unwrap_or(reply.len());
+                d.count_error(&reply[1..end]);
+            }
         }
-    }
+        reply
+    });
+    spawn_future(fut, lctx, waiting);
 }
 
 fn spawn_future(fut: crate::commands::ReplyFuture, lctx: &LoopCtx, waiting: &mut bool) {

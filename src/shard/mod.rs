@@ -225,7 +225,7 @@ impl ShardData {
     /// A fresh shard.
     pub fn new(id: usize, nshards: usize, config: Config) -> ShardData {
         let dbs = (0..config.dbnum).map(|_| Db::new()).collect();
-        let ncmds = registry().list.len();
+        let ncmds = registry().stat_slots();
         ShardData {
             id,
             nshards,

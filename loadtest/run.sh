@@ -213,6 +213,17 @@ check_scenario() {
 runnable() { [ "$TOOL" = memtier ] || [ -z "$(scen_field "$1" x)" ]; }
 
 # One scenario against one server; appends rows to $RESULTS.
+# CPU time the hypervisor gave to others ("steal", /proc/stat) during a run, in percent
+# of the machine's time: rounds with a high figure measured the neighbours, not the
+# servers (loadtest/steal.tsv beside results.tsv).
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9, $9 }' /proc/stat; }
+steal_pct() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); t = y[1] - x[1];
+        printf "%.1f", (t > 0 ? 100 * (y[2] - x[2]) / t : 0)
+    }'
+}
+
 run_scenario() {
     local name=$1 round=$2 scen=$3 port pipeline size ratio expiry raw
     port=$(port_of "$name")
@@ -354,7 +365,10 @@ for round in $(seq 1 "$ROUNDS"); do
             if [ "$TOOL" = redis-benchmark ]; then make_prefill "$size"; fi
             start_server "$name" "$round-$scen"
             prefill "$(port_of "$name")" "$OUT/$name-$round-$scen.prefill.log" "$size"
+            before=$(cpu_ticks)
             run_scenario "$name" "$round" "$scen"
+            printf '%s\t%s\t%s\t%s\n' "$name" "$round" "$scen" \
+                "$(steal_pct "$before" "$(cpu_ticks)")" >> "$OUT/steal.tsv"
             stop_server
         done
     done
@@ -384,5 +398,10 @@ SUMMARY="$OUT/summary.txt"
             }'
         done
     done
+    if [ -s "$OUT/steal.tsv" ]; then
+        awk -F'\t' '$4 + 0 >= 5 { n++; l = l sprintf("  %s round %s %s: %s%%\n", $1, $2, $3, $4) }
+            END { if (n) printf "\nRounds with 5%% or more CPU steal (the host ran others; read those with care):\n%s", l }' \
+            "$OUT/steal.tsv"
+    fi
 } | tee "$SUMMARY"
 log "raw outputs and summary in ${OUT#"$ROOT"/}"

@@ -312,11 +312,7 @@ impl CommandSpec {
     /// True when `argc` (name included) satisfies the arity.
     #[inline]
     pub fn arity_ok(&self, argc: usize) -> bool {
-        if self.arity >= 0 {
-            argc == self.arity as usize
-        } else {
-            argc >= (-self.arity) as usize
-        }
+        arity_fits(self.arity, argc)
     }
 
     /// Calls `f` with each key position of a request with `argc` arguments (`arg(i)`
@@ -402,6 +398,8 @@ pub struct Registry {
     /// Per command index: for a container, the first stat index of its subcommands and
     /// the subcommand table; `None` otherwise.
     subcommands: Vec<Option<(usize, subcommands::Subcommands)>>,
+    /// Per stat index past [`Registry::list`]: that subcommand's arity.
+    sub_arity: Vec<i32>,
 }
 
 impl Registry {
@@ -414,10 +412,12 @@ impl Registry {
         }
         let mut stat_names: Vec<String> = list.iter().map(|s| s.name.to_string()).collect();
         let mut subcommands = vec![None; list.len()];
+        let mut sub_arity = Vec::new();
         for (container, subs) in subcommands::all() {
             if let Some(&(i, _)) = map.get(container.as_bytes()) {
                 subcommands[i] = Some((stat_names.len(), subs));
                 stat_names.extend(subs.iter().map(|(sub, _)| format!("{container}|{sub}")));
+                sub_arity.extend(subs.iter().map(|&(_, arity)| arity));
             }
         }
         Registry {
@@ -425,6 +425,7 @@ impl Registry {
             list,
             stat_names,
             subcommands,
+            sub_arity,
         }
     }
 
@@ -449,16 +450,10 @@ impl Registry {
     /// `idx` (from [`Registry::stat_index`]) is a subcommand and `argc` arguments do
     /// not fit its arity (Redis checks it before running the command, and counts the
     /// call as rejected).
+    #[inline]
     pub fn subcommand_arity_error(&self, idx: usize, argc: usize) -> Option<Vec<u8>> {
-        let (container, sub) = self.stat_names.get(idx)?.split_once('|')?;
-        let (_, subs) = subcommands::all().find(|(c, _)| *c == container)?;
-        let &(_, arity) = subs.iter().find(|(s, _)| *s == sub)?;
-        let ok = if arity >= 0 {
-            argc == arity as usize
-        } else {
-            argc >= (-arity) as usize
-        };
-        (!ok).then(|| arity_error(self.stat_names[idx].as_bytes()))
+        let arity = *self.sub_arity.get(idx.checked_sub(self.list.len())?)?;
+        (!arity_fits(arity, argc)).then(|| arity_error(self.stat_names[idx].as_bytes()))
     }
 
     /// Statistics slots per shard: one per name of [`Registry::stat_names`], plus the
@@ -490,6 +485,17 @@ impl Registry {
 impl Default for Registry {
     fn default() -> Self {
         Registry::new()
+    }
+}
+
+/// True when `argc` arguments (the name included) fit a Redis arity: `n` = exactly n,
+/// `-n` = at least n.
+#[inline]
+pub fn arity_fits(arity: i32, argc: usize) -> bool {
+    if arity >= 0 {
+        argc == arity as usize
+    } else {
+        argc >= arity.unsigned_abs() as usize
     }
 }
 

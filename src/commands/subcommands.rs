@@ -228,13 +228,7 @@ pub fn pre_auth_error(name: &str, sub: Option<&[u8]>, nargs: usize) -> Option<Ve
         m.extend_from_slice(b" HELP.");
         return Some(m);
     };
-    let n = nargs as i32;
-    let ok = if *arity >= 0 {
-        n == *arity
-    } else {
-        n >= -arity
-    };
-    if ok {
+    if super::arity_fits(*arity, nargs) {
         return None;
     }
     Some(super::arity_error(format!("{name}|{canon}").as_bytes()))

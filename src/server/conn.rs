@@ -477,12 +477,10 @@ fn execute(
         );
         return;
     }
-    if idx >= registry().list.len() {
-        if let Some(msg) = registry().subcommand_arity_error(idx, args.len()) {
-            data.stats.cmds[idx].rejected += 1;
-            reject(client, data, wbuf, start_len, false, &msg);
-            return;
-        }
+    if let Some(msg) = registry().subcommand_arity_error(idx, args.len()) {
+        data.stats.cmds[idx].rejected += 1;
+        reject(client, data, wbuf, start_len, false, &msg);
+        return;
     }
     if !client.authenticated && spec.flags & flags::NO_AUTH == 0 {
         data.stats.cmds[idx].rejected += 1;
@@ -638,16 +636,10 @@ fn execute(
     if !*waiting && batch.len() == batch_len {
         *mark = data.record_until_now(idx, started);
     }
-    let stat = &mut data.stats.cmds[idx];
-    stat.calls += 1;
-    if !*waiting && wbuf.len() > start_len && wbuf[start_len] == b'-' {
-        stat.failed += 1;
-        let end = wbuf[start_len..]
-            .iter()
-            .position(|&c| c == b'\r')
-            .map(|p| start_len + p)
-            .unwrap_or(wbuf.len());
-        data.count_error(&wbuf[start_len + 1..end]);
+    if *waiting {
+        data.stats.cmds[idx].calls += 1;
+    } else {
+        data.count_call(idx, &wbuf[start_len..]);
     }
     if !*waiting {
         apply_reply_mode(client, wbuf, start_len);
@@ -914,15 +906,7 @@ fn spawn_async(
         let reply = fut.await;
         if let Ok(mut d) = shards.data.try_borrow_mut() {
             d.record_since(idx, started);
-            d.stats.cmds[idx].calls += 1;
-            if reply.first() == Some(&b'-') {
-                d.stats.cmds[idx].failed += 1;
-                let end = reply
-                    .iter()
-                    .position(|&c| c == b'\r')
-                    .unwrap_or(reply.len());
-                d.count_error(&reply[1..end]);
-            }
+            d.count_call(idx, &reply);
         }
         reply
     });

@@ -583,6 +583,21 @@ impl ShardData {
         (total, backlog)
     }
 
+    /// Counts a call of command `idx` (a stat index) that answered `reply`: a failed
+    /// one, and its error kind, when the reply is an error.
+    #[inline]
+    pub fn count_call(&mut self, idx: usize, reply: &[u8]) {
+        self.stats.cmds[idx].calls += 1;
+        if reply.first() == Some(&b'-') {
+            self.stats.cmds[idx].failed += 1;
+            let end = reply
+                .iter()
+                .position(|&c| c == b'\r')
+                .unwrap_or(reply.len());
+            self.count_error(&reply[1..end]);
+        }
+    }
+
     /// Counts an error reply by its prefix (the first word).
     pub fn count_error(&mut self, msg: &[u8]) {
         let end = msg.iter().position(|&c| c == b' ').unwrap_or(msg.len());
